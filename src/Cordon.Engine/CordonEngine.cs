@@ -1,0 +1,238 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Cordon.Jail;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Cordon.Engine;
+
+/// <summary>Settings of an engine.</summary>
+public sealed record CordonEngineOptions
+{
+    /// <summary>The jail host's settings.</summary>
+    public JailHostOptions Jail { get; init; } = new();
+
+    /// <summary>The runtimes folder; null to locate it (see <see cref="RuntimeCatalog.LocateDirectory"/>).</summary>
+    public string? RuntimesDirectory { get; init; }
+
+    /// <summary>Defaults of every run stage before the runtime's and the request's overrides.</summary>
+    public JailLimits RunLimits { get; init; } = JailLimits.Default;
+
+    /// <summary>Defaults of every compile stage before the runtime's and the request's overrides.</summary>
+    public JailLimits CompileLimits { get; init; } = JailLimits.Default with
+    {
+        WallTime = TimeSpan.FromSeconds(30),
+        CpuTime = TimeSpan.FromSeconds(30),
+        MemoryBytes = 1024L * 1024 * 1024,
+        Processes = 128,
+        WorkDirBytes = 256L * 1024 * 1024,
+        FileSizeBytes = 256L * 1024 * 1024,
+    };
+
+    /// <summary>Most bytes of build artifacts handed from the compile stage to the run stage.</summary>
+    public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
+}
+
+/// <summary>
+/// Cordon's engine: the runtime catalog and the one-shot execution pipeline over a jail host. Thread-safe; one per
+/// process. A user program's failure is a result; only Cordon's own faults throw <see cref="CordonException"/>.
+/// </summary>
+public sealed class CordonEngine : IAsyncDisposable
+{
+    private static readonly ImmutableDictionary<string, string> BaseEnvironment = ImmutableDictionary.CreateRange(StringComparer.Ordinal,
+    [
+        new KeyValuePair<string, string>("PATH", RuntimeCatalog.JailPath),
+        new KeyValuePair<string, string>("HOME", "/tmp"),
+        new KeyValuePair<string, string>("TMPDIR", "/tmp"),
+        new KeyValuePair<string, string>("LANG", "C.UTF-8"),
+        new KeyValuePair<string, string>("LC_ALL", "C.UTF-8"),
+    ]);
+
+    private readonly ILogger _logger;
+
+    private CordonEngine(CordonEngineOptions options, JailHost host, RuntimeCatalog catalog, ILoggerFactory loggerFactory)
+    {
+        Options = options;
+        Host = host;
+        Catalog = catalog;
+        _logger = loggerFactory.CreateLogger("Cordon.Engine");
+    }
+
+    /// <summary>The engine's settings.</summary>
+    public CordonEngineOptions Options { get; }
+
+    /// <summary>The jail host.</summary>
+    public JailHost Host { get; }
+
+    /// <summary>The runtimes.</summary>
+    public RuntimeCatalog Catalog { get; }
+
+    /// <summary>Loads the runtimes and starts the jail host (which reaps what a killed server left).</summary>
+    public static CordonEngine Create(CordonEngineOptions? options = null, ILoggerFactory? loggerFactory = null)
+    {
+        options ??= new CordonEngineOptions();
+        loggerFactory ??= NullLoggerFactory.Instance;
+        var catalog = RuntimeCatalog.Load(RuntimeCatalog.LocateDirectory(options.RuntimesDirectory));
+        var host = JailHost.Create(options.Jail, loggerFactory);
+        return new CordonEngine(options, host, catalog, loggerFactory);
+    }
+
+    /// <summary>Resolves a language and version to an installed runtime, or throws naming what is installed.</summary>
+    public async Task<RuntimeInfo> ResolveAsync(string language, string? version, CancellationToken cancellationToken = default)
+    {
+        var manifest = Catalog.Find(language)
+            ?? throw new CordonException(CordonErrorCode.UnknownRuntime,
+                $"Unknown language '{JailFiles.Printable(language)}'. Known languages: {string.Join(", ", Catalog.Manifests.Select(m => m.Name))}.");
+        var info = await Catalog.ProbeAsync(manifest, cancellationToken).ConfigureAwait(false);
+        if (!info.Available)
+            throw new CordonException(CordonErrorCode.UnknownRuntime, $"Runtime '{manifest.Name}' is not available: {info.Problem}.");
+        if (!RuntimeCatalog.VersionMatches(info.Version!, version))
+            throw new CordonException(CordonErrorCode.UnknownRuntime,
+                $"{manifest.Name}-{JailFiles.Printable(version)} runtime is unknown; the installed version is {info.Version}.");
+        return info;
+    }
+
+    /// <summary>The run-stage limits a request would get for a runtime (defaults, then manifest, then request).</summary>
+    public JailLimits RunLimitsFor(RuntimeManifest manifest, LimitOverrides? request)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        var limits = manifest.Limits?.ApplyTo(Options.RunLimits) ?? Options.RunLimits;
+        return request?.ApplyTo(limits) ?? limits;
+    }
+
+    /// <summary>The compile-stage limits a request would get for a runtime.</summary>
+    public JailLimits CompileLimitsFor(RuntimeManifest manifest, LimitOverrides? request)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        var limits = manifest.Compile?.Limits?.ApplyTo(Options.CompileLimits) ?? Options.CompileLimits;
+        return request?.ApplyTo(limits) ?? limits;
+    }
+
+    /// <summary>
+    /// Runs a one-shot execution: an optional compile stage in its own jail, then the run stage in a fresh jail
+    /// that receives only the build's artifacts (or, for interpreted languages, the files).
+    /// </summary>
+    public async Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var errors = request.Validate().ToList();
+        if (errors.Count > 0) throw new CordonException(CordonErrorCode.InvalidRequest, "Invalid execution request", errors);
+        var runtime = await ResolveAsync(request.Language, request.Version, cancellationToken).ConfigureAwait(false);
+        var manifest = runtime.Manifest;
+        var runLimits = RunLimitsFor(manifest, request.RunLimits);
+        var compileLimits = CompileLimitsFor(manifest, request.CompileLimits);
+        var limitErrors = runLimits.Validate().Select(e => "run: " + e).Concat(
+            manifest.Compile is null ? [] : compileLimits.Validate().Select(e => "compile: " + e)).ToList();
+        if (request.Stdin.Length > runLimits.StdinBytes) limitErrors.Add($"stdin is {request.Stdin.Length} bytes; at most {runLimits.StdinBytes} are allowed");
+        if (limitErrors.Count > 0) throw new CordonException(CordonErrorCode.InvalidRequest, "Invalid execution request", limitErrors);
+
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        var started = Stopwatch.GetTimestamp();
+        Log.ExecutionStarted(_logger, id, manifest.Name, runtime.Version!);
+        var main = request.Files[0].Name;
+        var files = request.Files.Select(f => new StagedFile(f.Name, f.Content, Executable: false)).ToImmutableArray();
+
+        JailRunResult? compile = null;
+        if (manifest.Compile is { } stage)
+        {
+            var spec = StageSpec(manifest, Expand(stage.Command, main, files, []), compileLimits, request.Network, ReadOnlyMemory<byte>.Empty, id + "/compile");
+            var jail = await Host.StartAsync(spec, cancellationToken).ConfigureAwait(false);
+            await using (jail.ConfigureAwait(false))
+            {
+                WriteFiles(jail, files);
+                compile = await jail.RunAsync(cancellationToken).ConfigureAwait(false);
+                if (compile.Verdict == Verdict.RuntimeError) compile = compile with { Verdict = Verdict.CompileError };
+                if (compile.Verdict != Verdict.Ok)
+                {
+                    Log.CompileFailed(_logger, id, compile.Verdict);
+                    return Finish(new ExecutionResult { Id = id, Language = manifest.Name, Version = runtime.Version!, Verdict = compile.Verdict, Compile = compile }, started);
+                }
+                files = CollectArtifacts(jail, stage.Artifacts);
+            }
+        }
+
+        var runSpec = StageSpec(manifest, Expand(manifest.Run.Command, main, files, request.Args), runLimits, request.Network, request.Stdin, id + "/run");
+        var runJail = await Host.StartAsync(runSpec, cancellationToken).ConfigureAwait(false);
+        await using (runJail.ConfigureAwait(false))
+        {
+            WriteFiles(runJail, files);
+            var run = await runJail.RunAsync(cancellationToken).ConfigureAwait(false);
+            return Finish(new ExecutionResult { Id = id, Language = manifest.Name, Version = runtime.Version!, Verdict = run.Verdict, Compile = compile, Run = run }, started);
+        }
+    }
+
+    private ExecutionResult Finish(ExecutionResult result, long started)
+    {
+        Log.ExecutionEnded(_logger, result.Id, result.Verdict, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        return result;
+    }
+
+    private static JailSpec StageSpec(RuntimeManifest manifest, ImmutableArray<string> argv, JailLimits limits, bool network, ReadOnlyMemory<byte> stdin, string label) => new()
+    {
+        Argv = argv,
+        Environment = BaseEnvironment.SetItems(manifest.Environment),
+        ReadOnlyPaths = manifest.ReadOnlyPaths,
+        Limits = limits,
+        Network = network,
+        Stdin = stdin,
+        Label = label,
+    };
+
+    private static void WriteFiles(Jail.Jail jail, ImmutableArray<StagedFile> files)
+    {
+        foreach (var file in files) jail.WriteFile(file.Name, file.Content.Span, file.Executable);
+    }
+
+    // Only regular files matching the manifest's patterns cross from the compile jail; links and FIFOs it made
+    // are never followed (JailFiles reads with O_NOFOLLOW).
+    private ImmutableArray<StagedFile> CollectArtifacts(Jail.Jail jail, ImmutableArray<string> patterns)
+    {
+        var matchers = patterns.Select(GlobToRegex).ToList();
+        var builder = ImmutableArray.CreateBuilder<StagedFile>();
+        long total = 0;
+        foreach (var path in JailFiles.ListRegularFiles(jail.WorkDirectory))
+        {
+            if (!matchers.Any(m => m.IsMatch(path))) continue;
+            var bytes = JailFiles.Read(jail.WorkDirectory, path, Options.MaxArtifactBytes - total, out var executable);
+            total += bytes.Length;
+            builder.Add(new StagedFile(path, bytes, executable));
+        }
+        return builder.ToImmutable();
+    }
+
+    /// <summary>Turns a glob (<c>*</c> within a segment, <c>**/</c> any folders, <c>?</c>) into an anchored regex.</summary>
+    internal static Regex GlobToRegex(string glob)
+    {
+        var pattern = Regex.Escape(glob)
+            .Replace(@"\*\*/", "(?:.*/)?", StringComparison.Ordinal)
+            .Replace(@"\*", "[^/]*", StringComparison.Ordinal)
+            .Replace(@"\?", "[^/]", StringComparison.Ordinal);
+        return new Regex("^" + pattern + "$", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>Expands <c>{main}</c>, <c>{files}</c>, <c>{files:.ext}</c> and <c>{args}</c> in a command.</summary>
+    internal static ImmutableArray<string> Expand(ImmutableArray<string> command, string main, ImmutableArray<StagedFile> files, ImmutableArray<string> args)
+    {
+        var result = ImmutableArray.CreateBuilder<string>();
+        foreach (var part in command)
+        {
+            if (part == "{args}") result.AddRange(args.IsDefault ? [] : args);
+            else if (part == "{files}") result.AddRange(files.Select(f => f.Name));
+            else if (part.StartsWith("{files:", StringComparison.Ordinal) && part.EndsWith('}'))
+            {
+                var extensions = part[7..^1].Split(',');
+                result.AddRange(files.Select(f => f.Name).Where(n => extensions.Any(e => n.EndsWith(e, StringComparison.OrdinalIgnoreCase))));
+            }
+            else result.Add(part.Replace("{main}", main, StringComparison.Ordinal));
+        }
+        return result.ToImmutable();
+    }
+
+    /// <summary>Stops the jail host, killing every live jail.</summary>
+    public ValueTask DisposeAsync() => Host.DisposeAsync();
+
+    /// <summary>A file on its way into a jail.</summary>
+    internal sealed record StagedFile(string Name, ReadOnlyMemory<byte> Content, bool Executable);
+}

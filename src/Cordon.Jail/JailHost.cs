@@ -1,0 +1,318 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Cordon.Jail.Interop;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Win32.SafeHandles;
+
+namespace Cordon.Jail;
+
+/// <summary>
+/// Starts jails on this host. One per process is normal; it owns an instance directory and cgroup (reaped by the
+/// next start's janitor if this process is killed), the uid pool and the list of live jails. Disposing it kills
+/// every jail it started.
+/// </summary>
+public sealed class JailHost : IAsyncDisposable
+{
+    // bwrap's own descriptors sit above the program's (0-2 and extra pipes from 3) and are closed before exec.
+    private const int ArgsFd = 100;
+    private const int StatusFd = 101;
+    private const int BlockFd = 102;
+    private const int SeccompFd = 103;
+    private const int FirstExtraFd = 3;
+    private const int SpawnSourceFloor = 200;
+
+    private readonly ConcurrentDictionary<string, Jail> _live = new(StringComparer.Ordinal);
+    private readonly SafeFileHandle _instanceLock;
+    private readonly ILogger _logger;
+    private int _disposed;
+
+    private JailHost(JailHostOptions options, CgroupLayout layout, ILoggerFactory loggerFactory)
+    {
+        Options = options;
+        Cgroups = layout;
+        _logger = loggerFactory.CreateLogger("Cordon.Jail");
+        InstanceId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+        InstanceDirectory = Path.Combine(options.StateDirectory, "instances", InstanceId);
+        Directory.CreateDirectory(Path.Combine(InstanceDirectory, "jails"));
+        _instanceLock = Libc.OpenAt(null, Path.Combine(InstanceDirectory, "lock"), Libc.O_RDWR | Libc.O_CREAT | Libc.O_NOFOLLOW, 0x180, out var errno)
+            ?? throw new CordonException(CordonErrorCode.SystemCallFailed, $"Cannot create the instance lock in {InstanceDirectory}: {errno}.", errno);
+        if (!Libc.TryLockExclusive(_instanceLock))
+            throw new CordonException(CordonErrorCode.SystemCallFailed, $"Instance lock {InstanceDirectory}/lock is held by another process.");
+        Uids = new UidPool(Path.Combine(options.StateDirectory, "uids"), options.FirstUid, options.UidCount);
+        EtcDirectory = WriteEtc(options);
+    }
+
+    /// <summary>The options this host runs with.</summary>
+    public JailHostOptions Options { get; }
+
+    /// <summary>The cgroup layout detected at start.</summary>
+    public CgroupLayout Cgroups { get; }
+
+    /// <summary>This process's instance id (names its state directory and cgroup).</summary>
+    public string InstanceId { get; }
+
+    /// <summary>Where this instance keeps its jails' directories.</summary>
+    public string InstanceDirectory { get; }
+
+    internal UidPool Uids { get; }
+
+    internal string EtcDirectory { get; }
+
+    internal TimeProvider Time => Options.TimeProvider;
+
+    internal ILogger Logger => _logger;
+
+    /// <summary>How many jails of this host are alive now.</summary>
+    public int LiveJails => _live.Count;
+
+    /// <summary>
+    /// Checks the host, reaps what killed Cordon processes left behind, and returns a host ready to start jails.
+    /// Throws <see cref="CordonException"/> with <see cref="CordonErrorCode.HostUnsupported"/> naming what to fix.
+    /// </summary>
+    public static JailHost Create(JailHostOptions? options = null, ILoggerFactory? loggerFactory = null)
+    {
+        options ??= new JailHostOptions();
+        loggerFactory ??= NullLoggerFactory.Instance;
+        var problems = options.Validate().ToList();
+        if (Libc.GetUid() != 0) problems.Add("Cordon must run as root (it drops every jail to its own unprivileged uid)");
+        if (!File.Exists(options.BwrapPath)) problems.Add($"bubblewrap not found at {options.BwrapPath}: apt-get install bubblewrap");
+        if (!File.Exists(options.SetprivPath)) problems.Add($"setpriv not found at {options.SetprivPath}: apt-get install util-linux");
+        if (!File.Exists(options.PrlimitPath)) problems.Add($"prlimit not found at {options.PrlimitPath}: apt-get install util-linux");
+        var layout = CgroupLayout.Detect(options.CgroupMountRoot);
+        var missing = layout.Missing();
+        if (missing.Count > 0) problems.Add($"cgroup controllers missing: {string.Join(", ", missing)}");
+        if (problems.Count > 0)
+            throw new CordonException(CordonErrorCode.HostUnsupported, "This host cannot run jails: " + string.Join("; ", problems) + ". Run `cordon doctor` for details.");
+
+        // Fail closed before any jail: a seccomp filter that cannot be built stops the host, not one run.
+        _ = SeccompFilter.Build(allowNetwork: false);
+        Janitor.Sweep(options, layout, loggerFactory.CreateLogger("Cordon.Janitor"), exceptInstance: null);
+        return new JailHost(options, layout, loggerFactory);
+    }
+
+    /// <summary>
+    /// Starts a jail: namespaces, mounts, cgroup and limits are in place and the program is ready to exec, but no
+    /// user code runs until <see cref="Jail.Release"/> (or <see cref="Jail.RunAsync"/>). This lets a pool pre-start
+    /// jails and lets a caller write files into the work directory first.
+    /// </summary>
+    public async Task<Jail> StartAsync(JailSpec spec, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var errors = spec.Validate();
+        if (errors.Count > 0)
+            throw new CordonException(CordonErrorCode.InvalidRequest, "Invalid jail spec", errors);
+
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+        var jail = new Jail(this, id, spec);
+        _live[id] = jail;
+        try
+        {
+            await LaunchAsync(jail, cancellationToken).ConfigureAwait(false);
+            return jail;
+        }
+        catch
+        {
+            await jail.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Starts a jail, runs its program to the end under its limits, and removes the jail.</summary>
+    public async Task<JailRunResult> RunAsync(JailSpec spec, CancellationToken cancellationToken = default)
+    {
+        var jail = await StartAsync(spec, cancellationToken).ConfigureAwait(false);
+        await using (jail.ConfigureAwait(false))
+        {
+            return await jail.RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    internal void Forget(Jail jail) => _live.TryRemove(jail.Id, out _);
+
+    private async Task LaunchAsync(Jail jail, CancellationToken cancellationToken)
+    {
+        var spec = jail.Spec;
+        jail.UidLease = Uids.Rent();
+        var uid = jail.UidLease.Uid;
+
+        // The work directory is a tmpfs of its own mounted on the host side, so its size is a hard limit, the host
+        // can put files in before the program starts, and collect them after, without entering the jail.
+        Directory.CreateDirectory(jail.Directory);
+        Directory.CreateDirectory(jail.WorkDirectory);
+        Libc.Mount("tmpfs", jail.WorkDirectory, "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV,
+            string.Create(CultureInfo.InvariantCulture, $"size={spec.Limits.WorkDirBytes},mode=0755,uid={uid},gid={uid}"));
+        jail.WorkMounted = true;
+
+        jail.Cgroup = JailCgroup.Create(Cgroups, $"{Options.CgroupName}/{InstanceId}/{jail.Id}", spec.Limits);
+
+        var stdin = Libc.Pipe();
+        var stdout = Libc.Pipe();
+        var stderr = Libc.Pipe();
+        var status = Libc.Pipe();
+        var block = Libc.Pipe();
+        var extras = spec.ExtraPipes.IsDefault ? [] : spec.ExtraPipes.Select(_ => Libc.Pipe()).ToList();
+        using var args = Libc.MemoryFile("cordon-args", BuildArguments(jail, uid));
+        using var seccomp = Libc.MemoryFile("cordon-seccomp", SeccompFilter.Build(spec.Network));
+
+        var childEnds = new List<(SafeFileHandle Source, int Target)>
+        {
+            (stdin.Read, 0), (stdout.Write, 1), (stderr.Write, 2),
+            (args, ArgsFd), (status.Write, StatusFd), (block.Read, BlockFd), (seccomp, SeccompFd),
+        };
+        for (var i = 0; i < extras.Count; i++)
+            childEnds.Add((spec.ExtraPipes[i] == JailPipeDirection.IntoJail ? extras[i].Read : extras[i].Write, FirstExtraFd + i));
+
+        var lifted = childEnds.Select(e => (Source: Libc.DuplicateAbove(e.Source, SpawnSourceFloor), e.Target)).ToList();
+        try
+        {
+            var argv = LauncherArguments(spec, uid);
+            jail.Pid = await SpawnThread.Run(() => Libc.Spawn(Options.PrlimitPath, argv, [], lifted)).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var (source, _) in lifted) source.Dispose();
+            // The host keeps only its own ends; the child's copies live in the child.
+            stdin.Read.Dispose();
+            stdout.Write.Dispose();
+            stderr.Write.Dispose();
+            status.Write.Dispose();
+            block.Read.Dispose();
+            for (var i = 0; i < extras.Count; i++)
+                (spec.ExtraPipes[i] == JailPipeDirection.IntoJail ? extras[i].Read : extras[i].Write).Dispose();
+        }
+
+        jail.AttachPipes(stdin.Write, stdout.Read, stderr.Read, status.Read, block.Write,
+            extras.Select((p, i) => spec.ExtraPipes[i] == JailPipeDirection.IntoJail ? p.Write : p.Read).ToList());
+        jail.StartSupervisor();
+
+        var childPid = await jail.ChildPid.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (childPid is { } sandboxPid)
+        {
+            // Both bwrap processes go in before the gate opens; everything user code forks inherits the cgroup.
+            jail.Cgroup.Attach(jail.Pid);
+            jail.Cgroup.Attach(sandboxPid);
+        }
+        Log.JailStarted(_logger, jail.Id, spec.Label, uid, jail.Pid);
+    }
+
+    /// <summary>
+    /// prlimit sets the rlimits (lowering is all it needs, so no CAP_SYS_RESOURCE), setpriv drops to the jail's
+    /// uid, then bwrap starts with an empty environment and its options hidden behind --args. Each execs the next,
+    /// so the sandbox only ever sees bwrap.
+    /// </summary>
+    private string[] LauncherArguments(JailSpec spec, uint uid)
+    {
+        static string Limit(string name, long value) =>
+            string.Create(CultureInfo.InvariantCulture, $"--{name}={value}:{value}");
+        var limits = spec.Limits;
+        return
+        [
+            Options.PrlimitPath,
+            Limit("nofile", limits.OpenFiles), Limit("fsize", limits.FileSizeBytes), Limit("core", 0), Limit("stack", limits.StackBytes),
+            "--",
+            Options.SetprivPath,
+            $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "--no-new-privs", "--",
+            // bwrap takes only options from --args; the command itself must follow on the command line. It is
+            // the user's own program, so /proc/1/cmdline shows nothing of the host.
+            Options.BwrapPath, "--args", ArgsFd.ToString(CultureInfo.InvariantCulture), "--",
+            .. spec.Argv,
+        ];
+    }
+
+    private byte[] BuildArguments(Jail jail, uint uid)
+    {
+        var spec = jail.Spec;
+        var a = new List<string>(96)
+        {
+            "--unshare-all", "--unshare-user", "--disable-userns",
+            "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--uid", Options.InsideUid.ToString(CultureInfo.InvariantCulture),
+            "--gid", Options.InsideUid.ToString(CultureInfo.InvariantCulture),
+            "--hostname", "cordon",
+            "--clearenv",
+        };
+        if (spec.Network) a.Add("--share-net");
+        foreach (var (key, value) in spec.Environment.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            a.AddRange(["--setenv", key, value]);
+
+        a.AddRange(["--ro-bind", "/usr", "/usr"]);
+        foreach (var top in new[] { "bin", "lib", "lib64", "sbin", "lib32", "libx32" })
+        {
+            var hostPath = "/" + top;
+            var info = new FileInfo(hostPath);
+            if (info.LinkTarget is { } target) a.AddRange(["--symlink", target, hostPath]);
+            else if (Directory.Exists(hostPath)) a.AddRange(["--ro-bind", hostPath, hostPath]);
+        }
+
+        a.AddRange(["--dir", "/etc"]);
+        foreach (var name in new[] { "passwd", "group", "hosts", "nsswitch.conf" })
+            a.AddRange(["--ro-bind", Path.Combine(EtcDirectory, name), "/etc/" + name]);
+        var hostEtc = new List<string> { "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "mime.types" };
+        if (spec.Network) hostEtc.AddRange(["resolv.conf", "ssl", "ca-certificates", "gai.conf"]);
+        foreach (var name in hostEtc) a.AddRange(["--ro-bind-try", "/etc/" + name, "/etc/" + name]);
+        foreach (var path in spec.ReadOnlyPaths.IsDefault ? [] : spec.ReadOnlyPaths)
+        {
+            if (path == "/usr" || path.StartsWith("/usr/", StringComparison.Ordinal)) continue;
+            a.AddRange(["--ro-bind-try", path, path]);
+        }
+
+        var tmpSize = spec.Limits.TmpBytes.ToString(CultureInfo.InvariantCulture);
+        a.AddRange(["--proc", "/proc", "--dev", "/dev"]);
+        a.AddRange(["--size", tmpSize, "--tmpfs", "/tmp", "--size", tmpSize, "--tmpfs", "/dev/shm"]);
+        a.AddRange(["--bind", jail.WorkDirectory, spec.WorkDir]);
+        a.AddRange(["--remount-ro", "/", "--chdir", spec.WorkDir]);
+        a.AddRange([
+            "--json-status-fd", StatusFd.ToString(CultureInfo.InvariantCulture),
+            "--block-fd", BlockFd.ToString(CultureInfo.InvariantCulture),
+            "--seccomp", SeccompFd.ToString(CultureInfo.InvariantCulture),
+        ]);
+
+        _ = uid;
+        var bytes = new List<byte>(4096);
+        foreach (var arg in a)
+        {
+            bytes.AddRange(Encoding.UTF8.GetBytes(arg));
+            bytes.Add(0);
+        }
+        return [.. bytes];
+    }
+
+    private static string WriteEtc(JailHostOptions options)
+    {
+        var dir = Path.Combine(options.StateDirectory, "etc");
+        Directory.CreateDirectory(dir);
+        var inside = options.InsideUid.ToString(CultureInfo.InvariantCulture);
+        var files = new Dictionary<string, string>
+        {
+            ["passwd"] = $"root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:{inside}:{inside}:sandbox:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+            ["group"] = $"root:x:0:\nsandbox:x:{inside}:\nnogroup:x:65534:\n",
+            ["hosts"] = "127.0.0.1\tlocalhost cordon\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+            ["nsswitch.conf"] = "passwd: files\ngroup: files\nhosts: files dns\n",
+        };
+        foreach (var (name, content) in files)
+        {
+            var path = Path.Combine(dir, name);
+            if (!File.Exists(path) || File.ReadAllText(path) != content)
+            {
+                var temp = path + "." + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+                File.WriteAllText(temp, content);
+                File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+                File.Move(temp, path, overwrite: true);
+            }
+        }
+        return dir;
+    }
+
+    /// <summary>Kills every live jail, removes this instance's directory and cgroup.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await Task.WhenAll(_live.Values.Select(j => j.DisposeAsync().AsTask())).ConfigureAwait(false);
+        Janitor.RemoveInstance(Options, Cgroups, InstanceId, _logger);
+        _instanceLock.Dispose();
+    }
+}
