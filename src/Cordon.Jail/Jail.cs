@@ -132,6 +132,19 @@ public sealed class Jail : IAsyncDisposable
         }
 
         var monitorSignaled = raw is { } s && (s & 0x7f) != 0;
+        if (_childPid.Task.Result is { } orphan && IsOurOrphan(orphan))
+        {
+            // bwrap's monitor returns without reaping the sandbox init, and a killed monitor cannot; as child
+            // subreaper Cordon inherited it and reaps it here, so no zombie outlives the jail.
+            try
+            {
+                Libc.WaitPid(orphan, noHang: false);
+            }
+            catch (CordonException)
+            {
+                // ECHILD: reaped already.
+            }
+        }
         JailExit exit;
         if (exitCode is { } code)
         {
@@ -147,6 +160,31 @@ public sealed class Jail : IAsyncDisposable
             exit = new JailExit(raw is { } r ? (r >> 8) & 0xff : null, null, SetupFailed: true);
         }
         _exited.TrySetResult(exit);
+    }
+
+    /// <summary>
+    /// True when <paramref name="pid"/> is this jail's sandbox init and now Cordon's child. The jail's uid is leased
+    /// to this jail alone, so a process of that uid whose parent is this process cannot be anything else, even if
+    /// the pid was reused.
+    /// </summary>
+    private bool IsOurOrphan(int pid)
+    {
+        try
+        {
+            var uid = HostUid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var self = System.Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            bool parentOk = false, uidOk = false;
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith("PPid:", StringComparison.Ordinal)) parentOk = line.AsSpan(5).Trim().SequenceEqual(self);
+                else if (line.StartsWith("Uid:", StringComparison.Ordinal)) uidOk = line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1] == uid;
+            }
+            return parentOk && uidOk;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Opens the gate: the program starts now, and so do its clocks. Idempotent.</summary>

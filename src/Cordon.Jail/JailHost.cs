@@ -87,6 +87,7 @@ public sealed class JailHost : IAsyncDisposable
         if (problems.Count > 0)
             throw new CordonException(CordonErrorCode.HostUnsupported, "This host cannot run jails: " + string.Join("; ", problems) + ". Run `cordon doctor` for details.");
 
+        Libc.BecomeChildSubreaper();
         // Fail closed before any jail: a seccomp filter that cannot be built stops the host, not one run.
         _ = SeccompFilter.Build(allowNetwork: false);
         Janitor.Sweep(options, layout, loggerFactory.CreateLogger("Cordon.Janitor"), exceptInstance: null);
@@ -305,6 +306,17 @@ public sealed class JailHost : IAsyncDisposable
             }
         }
         return dir;
+    }
+
+    /// <summary>
+    /// Test seam: drops the instance lock and forgets every jail without cleaning anything, as a SIGKILL of the
+    /// process would (the jails keep running until the janitor of another instance reaps them).
+    /// </summary>
+    internal void AbandonForTest()
+    {
+        Interlocked.Exchange(ref _disposed, 1);
+        _live.Clear();
+        _instanceLock.Dispose();
     }
 
     /// <summary>Kills every live jail, removes this instance's directory and cgroup.</summary>

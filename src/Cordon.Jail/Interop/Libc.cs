@@ -153,6 +153,20 @@ internal static unsafe partial class Libc
     [LibraryImport(LibcName, EntryPoint = "fstat", SetLastError = true)]
     private static partial int fstat_raw(int fd, Stat* stat);
 
+    [LibraryImport(LibcName, EntryPoint = "prctl", SetLastError = true)]
+    private static partial int prctl_raw(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
+
+    public const int PR_SET_CHILD_SUBREAPER = 36;
+
+    /// <summary>
+    /// Makes this process the reaper of its orphaned descendants, so a jail's sandbox init, orphaned when its
+    /// bwrap monitor is killed, is reaped by Cordon at once rather than whenever the host's init gets to it.
+    /// </summary>
+    public static void BecomeChildSubreaper()
+    {
+        if (prctl_raw(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) throw Fail("prctl", "PR_SET_CHILD_SUBREAPER");
+    }
+
     [LibraryImport(LibcName, EntryPoint = "getuid")]
     public static partial uint GetUid();
 

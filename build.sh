@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Cordon's one entry point for people and CI.
+#   bash build.sh setup   install what is missing (Debian 12, as root) and build
+#   bash build.sh start   setup, then run Cordon's main job
+#   bash build.sh test    setup, then run every test; ends with "N passed, N failed"
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+OUT="$ROOT/artifacts/cordon"
+
+need_root() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "build.sh: Cordon jails need root (it drops every jail to its own unprivileged uid); run as root." >&2
+    exit 1
+  fi
+}
+
+setup() {
+  need_root
+  local packages=(bubblewrap libseccomp2 libseccomp-dev util-linux python3 nodejs gcc libc6-dev bash hyperfine)
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "build.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if ! command -v dotnet >/dev/null; then
+    echo "build.sh: the .NET SDK $(sed -n 's/.*"version": "\(.*\)".*/\1/p' global.json) is needed (see global.json); install it and run again." >&2
+    exit 1
+  fi
+  dotnet build Cordon.slnx -c Release -v quiet -nologo
+  dotnet publish src/Cordon.Cli -c Release -o "$OUT" -v quiet -nologo >/dev/null
+  # `cordon` on PATH runs this checkout's build.
+  printf '#!/bin/sh\nexec dotnet "%s/cordon.dll" "$@"\n' "$OUT" > /usr/local/bin/cordon
+  chmod 755 /usr/local/bin/cordon
+  echo "build.sh: built; 'cordon' is on PATH"
+}
+
+start() {
+  setup
+  cordon doctor
+  if cordon --help 2>/dev/null | grep -q '^ *serve'; then
+    exec cordon serve
+  fi
+  printf 'print("Hello from a Cordon jail")\n' > /tmp/cordon-hello.py
+  cordon run /tmp/cordon-hello.py
+}
+
+run_tests() {
+  setup
+  local log results
+  log=$(mktemp)
+  results="$ROOT/artifacts/test-results"
+  rm -rf "$results"
+  set +e
+  dotnet test Cordon.slnx -c Release --no-build -nologo --logger "trx" --results-directory "$results" 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  set -e
+  # Count from the TRX files: one per test assembly that ran.
+  local passed=0 failed=0 assemblies=0
+  for trx in "$results"/*.trx; do
+    [ -e "$trx" ] || continue
+    assemblies=$((assemblies + 1))
+    local counters
+    counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
+    passed=$((passed + $(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")))
+    failed=$((failed + $(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")))
+  done
+  local expected
+  expected=$(find tests -name '*.Tests.csproj' | wc -l)
+  if [ "$assemblies" -lt "$expected" ]; then
+    echo "build.sh: only $assemblies of $expected test assemblies reported results" >&2
+    failed=$((failed + expected - assemblies))
+  fi
+  if leftovers; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  rm -f "$log"
+  echo "$passed passed, $failed failed"
+  if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then exit 1; fi
+}
+
+# After the suite nothing of Cordon may remain: no jail process, cgroup or jail directory.
+leftovers() {
+  local found=0
+  for d in /sys/fs/cgroup/*/cordon /sys/fs/cgroup/cordon; do
+    [ -d "$d" ] || continue
+    if [ -n "$(find "$d" -mindepth 1 -type d 2>/dev/null)" ]; then
+      echo "build.sh: cgroups left behind under $d:" >&2; find "$d" -mindepth 1 -type d >&2; found=1
+    fi
+  done
+  if [ -d /run/cordon/instances ] && [ -n "$(ls -A /run/cordon/instances)" ]; then
+    echo "build.sh: jail directories left behind in /run/cordon/instances:" >&2; ls /run/cordon/instances >&2; found=1
+  fi
+  if ps -eo uid= | awk '$1 >= 1900000 && $1 < 1904096 { found=1 } END { exit !found }'; then
+    echo "build.sh: jail processes left behind:" >&2; ps -eo uid,pid,cmd | awk '$1 >= 1900000 && $1 < 1904096' >&2; found=1
+  fi
+  [ "$found" = 0 ] && echo "build.sh: nothing left behind (no jail process, cgroup or directory)"
+  return "$found"
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  start) start ;;
+  test) run_tests ;;
+  *) echo "usage: bash build.sh setup|start|test" >&2; exit 2 ;;
+esac
