@@ -71,6 +71,7 @@ public sealed class SeccompFilterTests : IDisposable
             ("CLONE_NEWNET", "CLONE_NEWNET", (long)SeccompFilter.CLONE_NEWNET),
             ("TIOCSTI", "TIOCSTI", (long)SeccompFilter.TIOCSTI),
             ("TIOCLINUX", "TIOCLINUX", (long)SeccompFilter.TIOCLINUX),
+            ("AF_UNIX", "AF_UNIX", (long)SeccompFilter.AF_UNIX),
             ("AF_INET", "AF_INET", (long)SeccompFilter.AF_INET),
             ("AF_INET6", "AF_INET6", (long)SeccompFilter.AF_INET6),
             ("AF_NETLINK", "AF_NETLINK", (long)SeccompFilter.AF_NETLINK),
@@ -215,6 +216,7 @@ public sealed class SeccompFilterTests : IDisposable
         Assert.Equal("EPERM", lines["socket_inet6"]);
         Assert.Equal("EPERM", lines["socket_netlink"]);
         Assert.Equal("EPERM", lines["socket_packet"]);
+        Assert.Equal("EPERM", lines["socket_vsock"]); // no network namespace isolates vsock
         Assert.Equal("EPERM", lines["i386_socketcall"]);
         Assert.Equal("EPERM", lines["i386_socketcall_connect"]); // all of socketcall, not just the socket() rewrite
         Assert.Equal("EPERM", lines["i386_socket_inet"]);
@@ -525,6 +527,7 @@ public sealed class SeccompFilterTests : IDisposable
             RUN("socket_netlink", socket(AF_NETLINK, SOCK_RAW, 0));
             RUN("socket_packet", socket(AF_PACKET, SOCK_RAW, 0));
             RUN("socket_unix", socket(AF_UNIX, SOCK_STREAM, 0));
+            RUN("socket_vsock", socket(40 /* AF_VSOCK */, SOCK_STREAM, 0));
             RUN("x32_getpid", syscall(X32_SYSCALL_BIT | SYS_getpid));
             if (ia32) {
                 RUN32("i386_ptrace", I386_ptrace, PTRACE_TRACEME, 0, 0);
