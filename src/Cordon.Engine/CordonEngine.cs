@@ -173,12 +173,35 @@ public sealed class CordonEngine : IAsyncDisposable
     {
         Argv = argv,
         Environment = BaseEnvironment.SetItems(manifest.Environment),
-        ReadOnlyPaths = manifest.ReadOnlyPaths,
+        ReadOnlyPaths = ExpandPathGlobs(manifest.ReadOnlyPaths),
         Limits = limits,
         Network = network,
         Stdin = stdin,
         Label = label,
     };
+
+    /// <summary>
+    /// Expands a <c>*</c> or <c>?</c> in the last segment of a read-only path against the host, so a manifest can
+    /// name the installed version's folder (<c>/etc/java-*-openjdk</c>) without writing the version down.
+    /// </summary>
+    internal static ImmutableArray<string> ExpandPathGlobs(ImmutableArray<string> paths)
+    {
+        if (paths.IsDefaultOrEmpty) return paths;
+        var result = ImmutableArray.CreateBuilder<string>();
+        foreach (var path in paths)
+        {
+            var name = Path.GetFileName(path);
+            if (name.IndexOfAny(['*', '?']) < 0)
+            {
+                result.Add(path);
+                continue;
+            }
+            var parent = Path.GetDirectoryName(path);
+            if (parent is null || !Directory.Exists(parent)) continue;
+            result.AddRange(Directory.EnumerateFileSystemEntries(parent, name).Order(StringComparer.Ordinal));
+        }
+        return result.ToImmutable();
+    }
 
     private static void WriteFiles(Jail.Jail jail, ImmutableArray<StagedFile> files)
     {
@@ -219,16 +242,24 @@ public sealed class CordonEngine : IAsyncDisposable
         foreach (var part in command)
         {
             if (part == "{args}") result.AddRange(args.IsDefault ? [] : args);
-            else if (part == "{files}") result.AddRange(files.Select(f => f.Name));
+            else if (part == "{files}") result.AddRange(files.Select(f => AsOperand(f.Name)));
             else if (part.StartsWith("{files:", StringComparison.Ordinal) && part.EndsWith('}'))
             {
                 var extensions = part[7..^1].Split(',');
-                result.AddRange(files.Select(f => f.Name).Where(n => extensions.Any(e => n.EndsWith(e, StringComparison.OrdinalIgnoreCase))));
+                result.AddRange(files.Select(f => f.Name).Where(n => extensions.Any(e => n.EndsWith(e, StringComparison.OrdinalIgnoreCase))).Select(AsOperand));
             }
-            else result.Add(part.Replace("{main}", main, StringComparison.Ordinal));
+            else result.Add(part.Replace("{main}", AsOperand(main), StringComparison.Ordinal));
         }
         return result.ToImmutable();
     }
+
+    /// <summary>
+    /// A user's file name as a command operand. Names are chosen by the user, and a tool reads one that starts with
+    /// '-' as an option or with '@' as a file of options (gcc's <c>@opts.c</c> with <c>-wrapper</c> in it runs any
+    /// program, with the compile stage's larger limits): such a name gets "./" in front, which is the same file.
+    /// </summary>
+    internal static string AsOperand(string name) =>
+        name.StartsWith('-') || name.StartsWith('@') ? "./" + name : name;
 
     /// <summary>Stops the jail host, killing every live jail.</summary>
     public ValueTask DisposeAsync() => Host.DisposeAsync();

@@ -36,7 +36,10 @@ public sealed record RuntimeManifest
     /// <summary>Environment variables added to the jail's base environment.</summary>
     public ImmutableDictionary<string, string> Environment { get; init; } = ImmutableDictionary<string, string>.Empty;
 
-    /// <summary>Host paths outside /usr the toolchain needs, bound read-only.</summary>
+    /// <summary>
+    /// Host paths outside /usr the toolchain needs, bound read-only; a <c>*</c> in the last segment matches the
+    /// installed versions (<c>/etc/java-*-openjdk</c>).
+    /// </summary>
     public ImmutableArray<string> ReadOnlyPaths { get; init; } = [];
 
     /// <summary>Limits of the run stage that differ from the defaults (Java needs more threads, for example).</summary>

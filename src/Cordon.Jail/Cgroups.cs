@@ -33,9 +33,11 @@ public sealed record CgroupLayout(CgroupVersion Version, string? MemoryRoot, str
             return File.Exists(Path.Combine(path, "cgroup.procs")) ? path : null;
         }
 
+        // A hybrid host's cgroup2 mount has no controllers, but its child cgroups offer cgroup.kill (the root
+        // itself never has that file, so look for the mount, not the file).
         var unified = Path.Combine(mountRoot, "unified");
         return new CgroupLayout(CgroupVersion.V1, V1("memory"), V1("pids"), V1("cpu"), V1("cpuacct"), V1("freezer"),
-            File.Exists(Path.Combine(unified, "cgroup.kill")) ? unified : null);
+            File.Exists(Path.Combine(unified, "cgroup.controllers")) ? unified : null);
     }
 
     /// <summary>The controllers that are missing; empty when Cordon can run.</summary>

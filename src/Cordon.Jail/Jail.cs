@@ -310,6 +310,7 @@ public sealed class Jail : IAsyncDisposable
             StdoutTruncated = stdout.Truncated,
             StderrTruncated = stderr.Truncated,
             Usage = usage,
+            KillReason = _killVerdict is null ? null : _killReason,
             InternalMessage = internalMessage,
         };
     }

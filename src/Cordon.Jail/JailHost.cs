@@ -36,13 +36,26 @@ public sealed class JailHost : IAsyncDisposable
         _logger = loggerFactory.CreateLogger("Cordon.Jail");
         InstanceId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
         InstanceDirectory = Path.Combine(options.StateDirectory, "instances", InstanceId);
-        Directory.CreateDirectory(Path.Combine(InstanceDirectory, "jails"));
-        _instanceLock = Libc.OpenAt(null, Path.Combine(InstanceDirectory, "lock"), Libc.O_RDWR | Libc.O_CREAT | Libc.O_NOFOLLOW, 0x180, out var errno)
-            ?? throw new CordonException(CordonErrorCode.SystemCallFailed, $"Cannot create the instance lock in {InstanceDirectory}: {errno}.", errno);
-        if (!Libc.TryLockExclusive(_instanceLock))
-            throw new CordonException(CordonErrorCode.SystemCallFailed, $"Instance lock {InstanceDirectory}/lock is held by another process.");
+        _instanceLock = CreateLockedInstanceDirectory(options.StateDirectory, InstanceId);
         Uids = new UidPool(Path.Combine(options.StateDirectory, "uids"), options.FirstUid, options.UidCount);
         EtcDirectory = WriteEtc(options);
+    }
+
+    /// <summary>
+    /// Creates the instance directory with its lock already held: it is built under a dot-name the janitor ignores,
+    /// locked, then renamed into place, so no other process's janitor can ever see it unlocked.
+    /// </summary>
+    private static SafeFileHandle CreateLockedInstanceDirectory(string stateDirectory, string instanceId)
+    {
+        var instances = Path.Combine(stateDirectory, "instances");
+        var staging = Path.Combine(instances, "." + instanceId);
+        Directory.CreateDirectory(Path.Combine(staging, "jails"));
+        var handle = Libc.OpenAt(null, Path.Combine(staging, "lock"), Libc.O_RDWR | Libc.O_CREAT | Libc.O_NOFOLLOW, 0x180, out var errno)
+            ?? throw new CordonException(CordonErrorCode.SystemCallFailed, $"Cannot create the instance lock in {staging}: {errno}.", errno);
+        if (!Libc.TryLockExclusive(handle))
+            throw new CordonException(CordonErrorCode.SystemCallFailed, $"Instance lock {staging}/lock is held by another process.");
+        Directory.Move(staging, Path.Combine(instances, instanceId));
+        return handle;
     }
 
     /// <summary>The options this host runs with.</summary>
@@ -69,6 +82,32 @@ public sealed class JailHost : IAsyncDisposable
     public int LiveJails => _live.Count;
 
     /// <summary>
+    /// Every reason this host cannot run jails with these options, each saying how to fix it; empty when it can.
+    /// Builds both seccomp filters, so a broken libseccomp is found here, before any jail (fail closed).
+    /// </summary>
+    public static IReadOnlyList<string> Check(JailHostOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var problems = options.Validate().ToList();
+        if (Libc.GetUid() != 0) problems.Add("Cordon must run as root (it drops every jail to its own unprivileged uid)");
+        if (!File.Exists(options.BwrapPath)) problems.Add($"bubblewrap not found at {options.BwrapPath}: apt-get install bubblewrap");
+        if (!File.Exists(options.SetprivPath)) problems.Add($"setpriv not found at {options.SetprivPath}: apt-get install util-linux");
+        if (!File.Exists(options.PrlimitPath)) problems.Add($"prlimit not found at {options.PrlimitPath}: apt-get install util-linux");
+        var missing = CgroupLayout.Detect(options.CgroupMountRoot).Missing();
+        if (missing.Count > 0) problems.Add($"cgroup controllers missing: {string.Join(", ", missing)}; mount them (cgroup v2: enable them in the root's cgroup.subtree_control)");
+        try
+        {
+            _ = SeccompFilter.Build(allowNetwork: false);
+            _ = SeccompFilter.Build(allowNetwork: true);
+        }
+        catch (CordonException e)
+        {
+            problems.Add($"the seccomp filter cannot be built ({e.Message}): apt-get install libseccomp2");
+        }
+        return problems;
+    }
+
+    /// <summary>
     /// Checks the host, reaps what killed Cordon processes left behind, and returns a host ready to start jails.
     /// Throws <see cref="CordonException"/> with <see cref="CordonErrorCode.HostUnsupported"/> naming what to fix.
     /// </summary>
@@ -76,20 +115,11 @@ public sealed class JailHost : IAsyncDisposable
     {
         options ??= new JailHostOptions();
         loggerFactory ??= NullLoggerFactory.Instance;
-        var problems = options.Validate().ToList();
-        if (Libc.GetUid() != 0) problems.Add("Cordon must run as root (it drops every jail to its own unprivileged uid)");
-        if (!File.Exists(options.BwrapPath)) problems.Add($"bubblewrap not found at {options.BwrapPath}: apt-get install bubblewrap");
-        if (!File.Exists(options.SetprivPath)) problems.Add($"setpriv not found at {options.SetprivPath}: apt-get install util-linux");
-        if (!File.Exists(options.PrlimitPath)) problems.Add($"prlimit not found at {options.PrlimitPath}: apt-get install util-linux");
-        var layout = CgroupLayout.Detect(options.CgroupMountRoot);
-        var missing = layout.Missing();
-        if (missing.Count > 0) problems.Add($"cgroup controllers missing: {string.Join(", ", missing)}");
+        var problems = Check(options);
         if (problems.Count > 0)
-            throw new CordonException(CordonErrorCode.HostUnsupported, "This host cannot run jails: " + string.Join("; ", problems) + ". Run `cordon doctor` for details.");
-
+            throw new CordonException(CordonErrorCode.HostUnsupported, "This host cannot run jails: " + string.Join("; ", problems) + ".");
+        var layout = CgroupLayout.Detect(options.CgroupMountRoot);
         Libc.BecomeChildSubreaper();
-        // Fail closed before any jail: a seccomp filter that cannot be built stops the host, not one run.
-        _ = SeccompFilter.Build(allowNetwork: false);
         Janitor.Sweep(options, layout, loggerFactory.CreateLogger("Cordon.Janitor"), exceptInstance: null);
         return new JailHost(options, layout, loggerFactory);
     }
@@ -132,11 +162,19 @@ public sealed class JailHost : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Builds the seccomp program bwrap loads for a jail (argument: network allowed). A test seam: the security tests
+    /// swap in corrupt programs to prove that a broken filter means no run. Nothing else replaces it.
+    /// </summary>
+    internal Func<bool, byte[]> SeccompProgram { get; set; } = SeccompFilter.Build;
+
     internal void Forget(Jail jail) => _live.TryRemove(jail.Id, out _);
 
     private async Task LaunchAsync(Jail jail, CancellationToken cancellationToken)
     {
         var spec = jail.Spec;
+        // First, before any uid, mount or descriptor exists: a filter that cannot be built stops this jail cleanly.
+        var seccompProgram = SeccompProgram(spec.Network);
         jail.UidLease = Uids.Rent();
         var uid = jail.UidLease.Uid;
 
@@ -156,8 +194,12 @@ public sealed class JailHost : IAsyncDisposable
         var status = Libc.Pipe();
         var block = Libc.Pipe();
         var extras = spec.ExtraPipes.IsDefault ? [] : spec.ExtraPipes.Select(_ => Libc.Pipe()).ToList();
+        // The program's pipes belong to its uid: opening /dev/stdin (or /dev/stdout, /proc/self/fd/N) by name
+        // reopens the pipe, which checks the pipe's owner, and pipes are made 0600 by root. Programs do read
+        // "/dev/stdin" by name (Node's readFileSync, sqlite's .import). Both ends share one inode.
+        foreach (var pipe in new[] { stdin, stdout, stderr }.Concat(extras)) Libc.ChangeOwner(pipe.Read, uid, uid);
         using var args = Libc.MemoryFile("cordon-args", BuildArguments(jail, uid));
-        using var seccomp = Libc.MemoryFile("cordon-seccomp", SeccompFilter.Build(spec.Network));
+        using var seccomp = Libc.MemoryFile("cordon-seccomp", seccompProgram);
 
         var childEnds = new List<(SafeFileHandle Source, int Target)>
         {
@@ -265,6 +307,9 @@ public sealed class JailHost : IAsyncDisposable
         a.AddRange(["--proc", "/proc", "--dev", "/dev"]);
         a.AddRange(["--size", tmpSize, "--tmpfs", "/tmp", "--size", tmpSize, "--tmpfs", "/dev/shm"]);
         a.AddRange(["--bind", jail.WorkDirectory, spec.WorkDir]);
+        // bwrap's /dev is a writable tmpfs with no size limit of its own: without this a program could store files
+        // there past every disk limit. Not recursive, so /dev/shm, /dev/pts and the device binds keep their modes.
+        a.AddRange(["--remount-ro", "/dev"]);
         a.AddRange(["--remount-ro", "/", "--chdir", spec.WorkDir]);
         a.AddRange([
             "--json-status-fd", StatusFd.ToString(CultureInfo.InvariantCulture),

@@ -28,6 +28,8 @@ public static class Janitor
         foreach (var instance in candidates)
         {
             if (instance == exceptInstance) continue;
+            // A dot-name is an instance being created; only a stale one (its creator died mid-way) is swept.
+            if (instance.StartsWith('.') && Directory.GetLastWriteTimeUtc(Path.Combine(instances, instance)) > DateTime.UtcNow.AddMinutes(-1)) continue;
             var lockPath = Path.Combine(instances, instance, "lock");
             using var handle = File.Exists(lockPath)
                 ? Libc.OpenAt(null, lockPath, Libc.O_RDWR | Libc.O_NOFOLLOW, 0, out _)

@@ -59,6 +59,9 @@ public sealed record JailRunResult
     /// <summary>Resources used.</summary>
     public required ResourceUsage Usage { get; init; }
 
+    /// <summary>When Cordon stopped the program at a limit: which one, in words ("wall time 2 s reached").</summary>
+    public string? KillReason { get; init; }
+
     /// <summary>For <see cref="Verdict.InternalError"/>: what went wrong in the jail itself.</summary>
     public string? InternalMessage { get; init; }
 }

@@ -157,6 +157,9 @@ internal static class SeccompFilter
             // isolates) and every other family. A domain with high bits set is refused too, which is stricter than
             // the kernel (it truncates the int) and so safe.
             Deny(ctx, "socket", Errno.EPERM, new scmp_arg_cmp(0, scmp_compare.SCMP_CMP_NE, AF_UNIX, 0));
+            // socketpair() creates its two sockets through the same per-family code as socket(), loading the
+            // family's module on demand (TIPC, for one, then hands out a working pair): it gets the same rule.
+            Deny(ctx, "socketpair", Errno.EPERM, new scmp_arg_cmp(0, scmp_compare.SCMP_CMP_NE, AF_UNIX, 0));
         }
 
         var program = Export(ctx);
