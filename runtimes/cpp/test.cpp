@@ -1,0 +1,6 @@
+#include <iostream>
+
+int main() {
+    std::cout << "OK" << std::endl;
+    return 0;
+}

@@ -1,0 +1,3 @@
+program main
+  print "(a)", "OK"
+end program main
