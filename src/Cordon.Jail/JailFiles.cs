@@ -96,7 +96,18 @@ public static class JailFiles
                 if ((st.Mode & Libc.S_IFMT) != Libc.S_IFREG)
                     throw new CordonException(CordonErrorCode.UnsafePath, $"'{Printable(path)}' exists and is not a regular file.");
                 RandomAccess.SetLength(file, 0);
-                RandomAccess.Write(file, content, 0);
+                try
+                {
+                    RandomAccess.Write(file, content, 0);
+                }
+                catch (IOException e) when (e.HResult is (int)Errno.ENOSPC or (int)Errno.EFBIG)
+                {
+                    // The work directory's size is the caller's own limit: a file that does not fit is refused like
+                    // any other file, not reported as a raw I/O fault of Cordon. No partial file is left behind.
+                    RandomAccess.SetLength(file, 0);
+                    throw new CordonException(CordonErrorCode.UnsafePath,
+                        $"'{Printable(path)}' ({content.Length} bytes) does not fit in the work directory: {(Errno)e.HResult}.", (Errno)e.HResult);
+                }
                 Libc.ChangeOwner(file, uid, uid);
             }
         }

@@ -102,6 +102,13 @@ internal static unsafe partial class Libc
     [LibraryImport(LibcName, EntryPoint = "posix_spawn_file_actions_adddup2")]
     private static partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newFd);
 
+    [LibraryImport(LibcName, EntryPoint = "posix_spawn_file_actions_addclose")]
+    private static partial int posix_spawn_file_actions_addclose(void* actions, int fd);
+
+    // glibc 2.34 and later (Debian 12 has 2.36): close_range() in the child.
+    [LibraryImport(LibcName, EntryPoint = "posix_spawn_file_actions_addclosefrom_np")]
+    private static partial int posix_spawn_file_actions_addclosefrom_np(void* actions, int from);
+
     [LibraryImport(LibcName, EntryPoint = "posix_spawnattr_init")]
     private static partial int posix_spawnattr_init(void* attr);
 
@@ -257,7 +264,7 @@ internal static unsafe partial class Libc
     /// <summary>
     /// Spawns <paramref name="path"/> with exactly the given environment (none by default), every signal reset to
     /// its default and unblocked (the .NET runtime ignores SIGPIPE, which children would otherwise inherit), and
-    /// the given descriptors mapped to the given numbers; every other descriptor is close-on-exec already.
+    /// the given descriptors mapped to the given numbers; every other descriptor is closed in the child.
     /// </summary>
     public static int Spawn(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp,
         IReadOnlyList<(SafeFileHandle Source, int Target)> descriptors)
@@ -282,6 +289,17 @@ internal static unsafe partial class Libc
                 // Sources sit above every target (see DuplicateAbove), so no dup2 can clobber a later source.
                 Check(posix_spawn_file_actions_adddup2(actions, fd, target), "posix_spawn_file_actions_adddup2");
             }
+            // Only the mapped descriptors may reach the child. Cordon's own are close-on-exec, but one this process
+            // inherited from its parent (systemd socket activation, a shell, a test runner) is not, and bwrap hands
+            // every open descriptor on to the sandbox: a jail could read a host file or accept on a host socket
+            // through it. So close everything else (glibc ignores EBADF for numbers that are not open).
+            var targets = descriptors.Select(d => d.Target).ToHashSet();
+            var highest = Math.Max(2, targets.Count == 0 ? 0 : targets.Max());
+            for (var fd = 3; fd < highest; fd++)
+            {
+                if (!targets.Contains(fd)) Check(posix_spawn_file_actions_addclose(actions, fd), "posix_spawn_file_actions_addclose");
+            }
+            Check(posix_spawn_file_actions_addclosefrom_np(actions, highest + 1), "posix_spawn_file_actions_addclosefrom_np");
             Check(posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK), "posix_spawnattr_setflags");
             sigfillset(sigset);
             Check(posix_spawnattr_setsigdefault(attr, sigset), "posix_spawnattr_setsigdefault");
