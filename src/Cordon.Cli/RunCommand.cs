@@ -16,7 +16,8 @@ internal static class RunCommand
         var plan = RunRequestBuilder.Build(args, catalog, console.OpenInput, errors);
         if (plan is null) throw new UsageException(errors, "run");
 
-        var engine = CordonEngine.Create(new CordonEngineOptions(), loggerFactory);
+        // The person at the command line is the operator, so --network is theirs to ask for.
+        var engine = CordonEngine.Create(new CordonEngineOptions { AllowNetwork = true }, loggerFactory);
         await using (engine.ConfigureAwait(false))
         {
             var result = await engine.ExecuteAsync(plan.Request, cancellationToken).ConfigureAwait(false);

@@ -31,6 +31,12 @@ public sealed record CordonEngineOptions
         FileSizeBytes = 256L * 1024 * 1024,
     };
 
+    /// <summary>
+    /// Whether a request may turn the network on. A jail with network shares the host's network namespace (its
+    /// loopback services and abstract unix sockets included), so only an operator should allow it; off by default.
+    /// </summary>
+    public bool AllowNetwork { get; init; }
+
     /// <summary>Most bytes of build artifacts handed from the compile stage to the run stage.</summary>
     public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
 }
@@ -118,6 +124,8 @@ public sealed class CordonEngine : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         var errors = request.Validate().ToList();
+        if (request.Network && !Options.AllowNetwork)
+            errors.Add("network access is turned off by this Cordon's policy (CordonEngineOptions.AllowNetwork)");
         if (errors.Count > 0) throw new CordonException(CordonErrorCode.InvalidRequest, "Invalid execution request", errors);
         var runtime = await ResolveAsync(request.Language, request.Version, cancellationToken).ConfigureAwait(false);
         var manifest = runtime.Manifest;

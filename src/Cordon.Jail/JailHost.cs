@@ -188,48 +188,60 @@ public sealed class JailHost : IAsyncDisposable
 
         jail.Cgroup = JailCgroup.Create(Cgroups, $"{Options.CgroupName}/{InstanceId}/{jail.Id}", spec.Limits);
 
-        var stdin = Libc.Pipe();
-        var stdout = Libc.Pipe();
-        var stderr = Libc.Pipe();
-        var status = Libc.Pipe();
-        var block = Libc.Pipe();
-        var extras = spec.ExtraPipes.IsDefault ? [] : spec.ExtraPipes.Select(_ => Libc.Pipe()).ToList();
-        // The program's pipes belong to its uid: opening /dev/stdin (or /dev/stdout, /proc/self/fd/N) by name
-        // reopens the pipe, which checks the pipe's owner, and pipes are made 0600 by root. Programs do read
-        // "/dev/stdin" by name (Node's readFileSync, sqlite's .import). Both ends share one inode.
-        foreach (var pipe in new[] { stdin, stdout, stderr }.Concat(extras)) Libc.ChangeOwner(pipe.Read, uid, uid);
-        using var args = Libc.MemoryFile("cordon-args", BuildArguments(jail, uid));
-        using var seccomp = Libc.MemoryFile("cordon-seccomp", seccompProgram);
-
-        var childEnds = new List<(SafeFileHandle Source, int Target)>
-        {
-            (stdin.Read, 0), (stdout.Write, 1), (stderr.Write, 2),
-            (args, ArgsFd), (status.Write, StatusFd), (block.Read, BlockFd), (seccomp, SeccompFd),
-        };
-        for (var i = 0; i < extras.Count; i++)
-            childEnds.Add((spec.ExtraPipes[i] == JailPipeDirection.IntoJail ? extras[i].Read : extras[i].Write, FirstExtraFd + i));
-
-        var lifted = childEnds.Select(e => (Source: Libc.DuplicateAbove(e.Source, SpawnSourceFloor), e.Target)).ToList();
+        var pipes = new List<(SafeFileHandle Read, SafeFileHandle Write)>();
+        var lifted = new List<(SafeFileHandle Source, int Target)>();
         try
         {
+            (SafeFileHandle Read, SafeFileHandle Write) NewPipe()
+            {
+                var pipe = Libc.Pipe();
+                pipes.Add(pipe);
+                return pipe;
+            }
+            var stdin = NewPipe();
+            var stdout = NewPipe();
+            var stderr = NewPipe();
+            var status = NewPipe();
+            var block = NewPipe();
+            var extras = spec.ExtraPipes.IsDefault ? [] : spec.ExtraPipes.Select(_ => NewPipe()).ToList();
+            // The program's pipes belong to its uid: opening /dev/stdin (or /dev/stdout, /proc/self/fd/N) by name
+            // reopens the pipe, which checks the pipe's owner, and pipes are made 0600 by root. Programs do read
+            // "/dev/stdin" by name (Node's readFileSync, sqlite's .import). Both ends share one inode.
+            foreach (var pipe in new[] { stdin, stdout, stderr }.Concat(extras)) Libc.ChangeOwner(pipe.Read, uid, uid);
+            using var args = Libc.MemoryFile("cordon-args", BuildArguments(jail, uid));
+            using var seccomp = Libc.MemoryFile("cordon-seccomp", seccompProgram);
+
+            var intoJail = spec.ExtraPipes.IsDefault ? [] : spec.ExtraPipes.Select(d => d == JailPipeDirection.IntoJail).ToList();
+            var childEnds = new List<(SafeFileHandle Source, int Target)>
+            {
+                (stdin.Read, 0), (stdout.Write, 1), (stderr.Write, 2),
+                (args, ArgsFd), (status.Write, StatusFd), (block.Read, BlockFd), (seccomp, SeccompFd),
+            };
+            for (var i = 0; i < extras.Count; i++) childEnds.Add((intoJail[i] ? extras[i].Read : extras[i].Write, FirstExtraFd + i));
+            foreach (var (source, target) in childEnds) lifted.Add((Libc.DuplicateAbove(source, SpawnSourceFloor), target));
+
             var argv = LauncherArguments(spec, uid);
             jail.Pid = await SpawnThread.Run(() => Libc.Spawn(Options.PrlimitPath, argv, [], lifted)).ConfigureAwait(false);
+
+            // The host keeps only its own ends; the child's copies live in the child.
+            foreach (var (source, _) in childEnds) source.Dispose();
+            jail.AttachPipes(stdin.Write, stdout.Read, stderr.Read, status.Read, block.Write,
+                extras.Select((p, i) => intoJail[i] ? p.Write : p.Read).ToList());
+        }
+        catch
+        {
+            // Nothing was handed to the jail: close every end now rather than whenever the finalizer runs.
+            foreach (var (read, write) in pipes)
+            {
+                read.Dispose();
+                write.Dispose();
+            }
+            throw;
         }
         finally
         {
             foreach (var (source, _) in lifted) source.Dispose();
-            // The host keeps only its own ends; the child's copies live in the child.
-            stdin.Read.Dispose();
-            stdout.Write.Dispose();
-            stderr.Write.Dispose();
-            status.Write.Dispose();
-            block.Read.Dispose();
-            for (var i = 0; i < extras.Count; i++)
-                (spec.ExtraPipes[i] == JailPipeDirection.IntoJail ? extras[i].Read : extras[i].Write).Dispose();
         }
-
-        jail.AttachPipes(stdin.Write, stdout.Read, stderr.Read, status.Read, block.Write,
-            extras.Select((p, i) => spec.ExtraPipes[i] == JailPipeDirection.IntoJail ? p.Write : p.Read).ToList());
         jail.StartSupervisor();
 
         var childPid = await jail.ChildPid.WaitAsync(cancellationToken).ConfigureAwait(false);

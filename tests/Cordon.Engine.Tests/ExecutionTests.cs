@@ -115,6 +115,14 @@ public sealed class PipelineTests(EngineFixture fixture) : IClassFixture<EngineF
     }
 
     [Fact(Timeout = 60000)]
+    public async Task Network_is_refused_unless_the_operator_allows_it()
+    {
+        var e = await Assert.ThrowsAsync<CordonException>(() => fixture.Engine.ExecuteAsync(EngineFixture.Request("python", "m.py", "print(1)\n") with { Network = true }));
+        Assert.Equal(CordonErrorCode.InvalidRequest, e.Code);
+        Assert.Contains("network", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = 60000)]
     public async Task Unknown_language_names_the_known_ones()
     {
         var e = await Assert.ThrowsAsync<CordonException>(() => fixture.Engine.ExecuteAsync(EngineFixture.Request("cobol-2099", "x", "")));
