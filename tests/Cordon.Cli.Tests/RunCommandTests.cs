@@ -346,3 +346,33 @@ public sealed class CordonProcessCollection
 {
     public const string Name = "cordon processes";
 }
+
+/// <summary>Every runtime's test program, run the way a user would: `cordon run FILE`.</summary>
+[Collection(CordonProcessCollection.Name)]
+public sealed class RuntimeTestProgramTests
+{
+    public static TheoryData<string> Runtimes()
+    {
+        var data = new TheoryData<string>();
+        foreach (var dir in Directory.EnumerateDirectories(Path.Combine(AppContext.BaseDirectory, "runtimes")).Order(StringComparer.Ordinal))
+            data.Add(Path.GetFileName(dir));
+        return data;
+    }
+
+    [Theory(Timeout = 60000)]
+    [MemberData(nameof(Runtimes))]
+    public async Task Test_program_prints_OK_through_cordon_run(string runtime)
+    {
+        var folder = Path.Combine(AppContext.BaseDirectory, "runtimes", runtime);
+        using var manifest = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(folder, "manifest.json")),
+            new System.Text.Json.JsonDocumentOptions { CommentHandling = System.Text.Json.JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        var testProgram = manifest.RootElement.GetProperty("testProgram").GetString()!;
+        using var dir = new TempDir();
+        File.Copy(Path.Combine(folder, testProgram), Path.Combine(dir.Path, testProgram));
+
+        var run = await CordonProcess.RunAsync(dir.Path, null, "run", "--language", runtime, testProgram);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal("OK\n", run.Stdout);
+    }
+}
