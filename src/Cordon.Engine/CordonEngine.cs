@@ -37,6 +37,9 @@ public sealed record CordonEngineOptions
     /// </summary>
     public bool AllowNetwork { get; init; }
 
+    /// <summary>Concurrency and queue limits of executions.</summary>
+    public AdmissionOptions Admission { get; init; } = new();
+
     /// <summary>Most bytes of build artifacts handed from the compile stage to the run stage.</summary>
     public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
 }
@@ -63,8 +66,16 @@ public sealed class CordonEngine : IAsyncDisposable
         Options = options;
         Host = host;
         Catalog = catalog;
+        Admission = new AdmissionController(options.Admission);
+        Metrics = new CordonMetrics(() => Admission.Queued, () => Admission.Running, () => Host.LiveJails);
         _logger = loggerFactory.CreateLogger("Cordon.Engine");
     }
+
+    /// <summary>Admission control in front of executions.</summary>
+    public AdmissionController Admission { get; }
+
+    /// <summary>The engine's metrics instruments.</summary>
+    public CordonMetrics Metrics { get; }
 
     /// <summary>The engine's settings.</summary>
     public CordonEngineOptions Options { get; }
@@ -80,6 +91,8 @@ public sealed class CordonEngine : IAsyncDisposable
     {
         options ??= new CordonEngineOptions();
         loggerFactory ??= NullLoggerFactory.Instance;
+        var problems = options.Admission.Validate();
+        if (problems.Count > 0) throw new CordonException(CordonErrorCode.InvalidRequest, "Invalid engine options", problems);
         var catalog = RuntimeCatalog.Load(RuntimeCatalog.LocateDirectory(options.RuntimesDirectory));
         var host = JailHost.Create(options.Jail, loggerFactory);
         return new CordonEngine(options, host, catalog, loggerFactory);
@@ -120,7 +133,14 @@ public sealed class CordonEngine : IAsyncDisposable
     /// Runs a one-shot execution: an optional compile stage in its own jail, then the run stage in a fresh jail
     /// that receives only the build's artifacts (or, for interpreted languages, the files).
     /// </summary>
-    public async Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, CancellationToken cancellationToken = default)
+    public Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, CancellationToken cancellationToken = default) =>
+        ExecuteAsync(request, null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="ExecuteAsync(ExecutionRequest, CancellationToken)"/>, also handing every chunk of output to
+    /// <paramref name="onOutput"/> as it arrives (from reader threads; calls may be concurrent).
+    /// </summary>
+    public async Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, Action<OutputChunk>? onOutput, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         var errors = request.Validate().ToList();
@@ -136,6 +156,17 @@ public sealed class CordonEngine : IAsyncDisposable
         if (request.Stdin.Length > runLimits.StdinBytes) limitErrors.Add($"stdin is {request.Stdin.Length} bytes; at most {runLimits.StdinBytes} are allowed");
         if (limitErrors.Count > 0) throw new CordonException(CordonErrorCode.InvalidRequest, "Invalid execution request", limitErrors);
 
+        IDisposable slot;
+        try
+        {
+            slot = await Admission.EnterAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (CordonException e) when (e.Code == CordonErrorCode.Overloaded)
+        {
+            Metrics.Rejected("overloaded");
+            throw;
+        }
+        using var _ = slot;
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         var started = Stopwatch.GetTimestamp();
         Log.ExecutionStarted(_logger, id, manifest.Name, runtime.Version!);
@@ -150,7 +181,8 @@ public sealed class CordonEngine : IAsyncDisposable
             await using (jail.ConfigureAwait(false))
             {
                 WriteFiles(jail, files);
-                compile = await jail.RunAsync(cancellationToken).ConfigureAwait(false);
+                compile = await jail.RunAsync(Forward(onOutput, ExecutionStage.Compile), cancellationToken).ConfigureAwait(false);
+                Metrics.StageFinished(manifest.Name, "compile", compile.Usage.WallTime);
                 if (compile.Verdict == Verdict.RuntimeError) compile = compile with { Verdict = Verdict.CompileError };
                 if (compile.Verdict != Verdict.Ok)
                 {
@@ -166,13 +198,18 @@ public sealed class CordonEngine : IAsyncDisposable
         await using (runJail.ConfigureAwait(false))
         {
             WriteFiles(runJail, files);
-            var run = await runJail.RunAsync(cancellationToken).ConfigureAwait(false);
+            var run = await runJail.RunAsync(Forward(onOutput, ExecutionStage.Run), cancellationToken).ConfigureAwait(false);
+            Metrics.StageFinished(manifest.Name, "run", run.Usage.WallTime);
             return Finish(new ExecutionResult { Id = id, Language = manifest.Name, Version = runtime.Version!, Verdict = run.Verdict, Compile = compile, Run = run }, started);
         }
     }
 
+    private static Action<OutputStreamKind, ReadOnlyMemory<byte>>? Forward(Action<OutputChunk>? onOutput, ExecutionStage stage) =>
+        onOutput is null ? null : (stream, data) => onOutput(new OutputChunk(stage, stream, data));
+
     private ExecutionResult Finish(ExecutionResult result, long started)
     {
+        Metrics.ExecutionFinished(result.Language, result.Verdict);
         Log.ExecutionEnded(_logger, result.Id, result.Verdict, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return result;
     }
@@ -270,7 +307,12 @@ public sealed class CordonEngine : IAsyncDisposable
         name.StartsWith('-') || name.StartsWith('@') ? "./" + name : name;
 
     /// <summary>Stops the jail host, killing every live jail.</summary>
-    public ValueTask DisposeAsync() => Host.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await Host.DisposeAsync().ConfigureAwait(false);
+        Metrics.Dispose();
+        Admission.Dispose();
+    }
 
     /// <summary>A file on its way into a jail.</summary>
     internal sealed record StagedFile(string Name, ReadOnlyMemory<byte> Content, bool Executable);

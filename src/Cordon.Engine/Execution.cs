@@ -97,3 +97,15 @@ public sealed record ExecutionResult
     [JsonIgnore]
     public JailRunResult FinalStage => Run ?? Compile!;
 }
+
+/// <summary>The stage of an execution.</summary>
+public enum ExecutionStage
+{
+    /// <summary>The compile stage.</summary>
+    Compile,
+    /// <summary>The run stage.</summary>
+    Run,
+}
+
+/// <summary>A piece of a stage's output, as it arrived.</summary>
+public sealed record OutputChunk(ExecutionStage Stage, OutputStreamKind Stream, ReadOnlyMemory<byte> Data);

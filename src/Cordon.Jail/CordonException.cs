@@ -21,6 +21,8 @@ public enum CordonErrorCode
     UnknownRuntime,
     /// <summary>A system call failed unexpectedly.</summary>
     SystemCallFailed,
+    /// <summary>Admission control refused the work: too many running and queued; retry later.</summary>
+    Overloaded,
 }
 
 /// <summary>The one exception type Cordon throws for its own faults, with a stable <see cref="Code"/>.</summary>
@@ -49,6 +51,9 @@ public sealed class CordonException : Exception
     /// <summary>Every problem found, for requests rejected by validation; empty otherwise.</summary>
     public IReadOnlyList<string> Errors { get; } = [];
 
+    /// <summary>For <see cref="CordonErrorCode.Overloaded"/>: when a retry may succeed.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
     /// <summary>The errno of the failed system call, when one caused this.</summary>
     public Errno? Errno { get; }
 
@@ -58,8 +63,10 @@ public sealed class CordonException : Exception
     /// <summary>The code as the snake_case string used in APIs and JSON.</summary>
     public string CodeName => ToSnakeCase(Code.ToString());
 
-    internal static string ToSnakeCase(string name)
+    /// <summary>Turns a PascalCase name into snake_case (<c>MemoryLimit</c> to <c>memory_limit</c>).</summary>
+    public static string ToSnakeCase(string name)
     {
+        ArgumentNullException.ThrowIfNull(name);
         var sb = new System.Text.StringBuilder(name.Length + 8);
         for (var i = 0; i < name.Length; i++)
         {

@@ -7,7 +7,7 @@ namespace Cordon.Jail;
 
 /// <summary>
 /// A started jail. Its program waits at the gate until <see cref="Release"/>; then it runs with its limits measured
-/// from that moment. <see cref="RunAsync"/> runs it to the end and collects the result; long-lived users (sessions,
+/// from that moment. <see cref="RunAsync(CancellationToken)"/> runs it to the end and collects the result; long-lived users (sessions,
 /// pools) talk to it through <see cref="Stdin"/>, <see cref="Stdout"/>, <see cref="Stderr"/> and
 /// <see cref="ExtraPipes"/>. Disposing kills the whole tree and removes the cgroup, mount and directories; it
 /// returns only when nothing of the jail is left.
@@ -243,8 +243,14 @@ public sealed class Jail : IAsyncDisposable
     /// output limit, enforces wall and CPU time, waits for the tree to end and returns the result. Once per jail.
     /// On cancellation the jail is killed before the exception propagates.
     /// </summary>
+    public Task<JailRunResult> RunAsync(CancellationToken cancellationToken = default) => RunAsync(null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="RunAsync(CancellationToken)"/>, also handing every chunk of output that is kept to
+    /// <paramref name="onOutput"/> as it arrives (from the reader threads; stdout and stderr may call concurrently).
+    /// </summary>
     [SuppressMessage("Reliability", "CA2016", Justification = "Cleanup after cancellation must not itself be cancelled.")]
-    public async Task<JailRunResult> RunAsync(CancellationToken cancellationToken = default)
+    public async Task<JailRunResult> RunAsync(Action<OutputStreamKind, ReadOnlyMemory<byte>>? onOutput, CancellationToken cancellationToken = default)
     {
         if (Interlocked.Exchange(ref _ran, 1) != 0) throw new InvalidOperationException("A jail runs once.");
         var limits = Spec.Limits;
@@ -253,8 +259,8 @@ public sealed class Jail : IAsyncDisposable
         var combined = new CombinedOutput();
         var readers = new[]
         {
-            StartReader(Stdout, stdout, combined, "stdout"),
-            StartReader(Stderr, stderr, combined, "stderr"),
+            StartReader(Stdout, stdout, combined, OutputStreamKind.Stdout, onOutput),
+            StartReader(Stderr, stderr, combined, OutputStreamKind.Stderr, onOutput),
         };
         StartStdinWriter();
         Release();
@@ -346,8 +352,10 @@ public sealed class Jail : IAsyncDisposable
         }
     }
 
-    private Task StartReader(Stream stream, OutputCapture capture, CombinedOutput combined, string name)
+    private Task StartReader(Stream stream, OutputCapture capture, CombinedOutput combined, OutputStreamKind kind,
+        Action<OutputStreamKind, ReadOnlyMemory<byte>>? onOutput)
     {
+        var name = kind == OutputStreamKind.Stdout ? "stdout" : "stderr";
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
@@ -360,6 +368,7 @@ public sealed class Jail : IAsyncDisposable
                     if (n == 0) break;
                     var kept = capture.Append(buffer.AsSpan(0, n));
                     combined.Append(buffer.AsSpan(0, kept));
+                    if (kept > 0) onOutput?.Invoke(kind, buffer.AsSpan(0, kept).ToArray());
                     if (capture.Truncated && _killVerdict is null)
                         _ = KillAsync($"{name} went past {capture.Limit} bytes", Verdict.OutputLimit);
                 }

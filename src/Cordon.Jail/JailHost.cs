@@ -126,7 +126,7 @@ public sealed class JailHost : IAsyncDisposable
 
     /// <summary>
     /// Starts a jail: namespaces, mounts, cgroup and limits are in place and the program is ready to exec, but no
-    /// user code runs until <see cref="Jail.Release"/> (or <see cref="Jail.RunAsync"/>). This lets a pool pre-start
+    /// user code runs until <see cref="Jail.Release"/> (or <see cref="Jail.RunAsync(CancellationToken)"/>). This lets a pool pre-start
     /// jails and lets a caller write files into the work directory first.
     /// </summary>
     public async Task<Jail> StartAsync(JailSpec spec, CancellationToken cancellationToken = default)

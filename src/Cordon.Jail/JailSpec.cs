@@ -34,7 +34,7 @@ public sealed record JailSpec
     /// <summary>Network off (the default) means a private network namespace and no inet, netlink or packet sockets.</summary>
     public bool Network { get; init; }
 
-    /// <summary>Bytes fed to the program's stdin by <see cref="Jail.RunAsync"/>; null for an empty stdin.</summary>
+    /// <summary>Bytes fed to the program's stdin by <see cref="Jail.RunAsync(CancellationToken)"/>; null for an empty stdin.</summary>
     public ReadOnlyMemory<byte>? Stdin { get; init; }
 
     /// <summary>Extra pipes, inherited by the program as descriptors 3, 4, ... in this order.</summary>

@@ -26,6 +26,15 @@ public enum Verdict
     [JsonStringEnumMemberName("internal_error")] InternalError,
 }
 
+/// <summary>Which output stream a chunk came from.</summary>
+public enum OutputStreamKind
+{
+    /// <summary>The program's stdout.</summary>
+    Stdout,
+    /// <summary>The program's stderr.</summary>
+    Stderr,
+}
+
 /// <summary>What a stage used, measured from the moment user code started.</summary>
 public sealed record ResourceUsage(TimeSpan WallTime, TimeSpan CpuTime, long PeakMemoryBytes);
 
