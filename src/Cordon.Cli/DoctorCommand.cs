@@ -289,29 +289,8 @@ internal sealed class DoctorCommand(CliConsole console, ILoggerFactory loggerFac
 
     private static async Task<(int Exit, string Output)> RunToolAsync(string program, string[] args, CancellationToken cancellationToken)
     {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in args) start.ArgumentList.Add(arg);
-        try
-        {
-            using var process = Process.Start(start)!;
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            var stdout = process.StandardOutput.ReadToEndAsync(timeout.Token);
-            var stderr = process.StandardError.ReadToEndAsync(timeout.Token);
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw;
-            }
-            return (process.ExitCode, (await stdout.ConfigureAwait(false) + await stderr.ConfigureAwait(false)).Trim());
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            return (-1, e.Message);
-        }
+        var result = await HostTool.RunAsync(program, args, TimeSpan.FromSeconds(10), cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (result.TimedOut) throw new OperationCanceledException($"{program} did not answer within 10 s");
+        return (result.ExitCode ?? -1, (result.Stdout + result.Stderr).Trim());
     }
 }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Cordon.Jail;
@@ -124,44 +123,20 @@ public sealed class RuntimeCatalog
         var program = ResolveProgram(manifest.Version.Command[0]);
         if (program is null)
             return new RuntimeInfo(manifest, null, $"'{manifest.Version.Command[0]}' is not installed{install}");
-        var start = new ProcessStartInfo(program)
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
+            ["PATH"] = JailPath,
+            ["LANG"] = "C.UTF-8",
+            ["HOME"] = "/tmp",
         };
-        foreach (var arg in manifest.Version.Command.Skip(1)) start.ArgumentList.Add(arg);
-        start.Environment.Clear();
-        start.Environment["PATH"] = JailPath;
-        start.Environment["LANG"] = "C.UTF-8";
-        start.Environment["HOME"] = "/tmp";
-        try
-        {
-            using var process = Process.Start(start)!;
-            process.StandardInput.Close();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            var stdout = process.StandardOutput.ReadToEndAsync(timeout.Token);
-            var stderr = process.StandardError.ReadToEndAsync(timeout.Token);
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                return new RuntimeInfo(manifest, null, $"'{string.Join(' ', manifest.Version.Command)}' did not answer within 20 s");
-            }
-            var text = await stdout.ConfigureAwait(false) + "\n" + await stderr.ConfigureAwait(false);
-            var match = Regex.Match(text, manifest.Version.Pattern, RegexOptions.Multiline, TimeSpan.FromSeconds(1));
-            if (!match.Success || match.Groups.Count < 2)
-                return new RuntimeInfo(manifest, null, $"'{string.Join(' ', manifest.Version.Command)}' printed no version matching /{manifest.Version.Pattern}/ (exit {process.ExitCode}){install}");
-            return new RuntimeInfo(manifest, match.Groups[1].Value, null);
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            return new RuntimeInfo(manifest, null, $"'{program}' could not be started: {e.Message}{install}");
-        }
+        var command = string.Join(' ', manifest.Version.Command);
+        var probe = await HostTool.RunAsync(program, manifest.Version.Command.Skip(1), TimeSpan.FromSeconds(20), environment).ConfigureAwait(false);
+        if (probe.TimedOut) return new RuntimeInfo(manifest, null, $"'{command}' did not answer within 20 s");
+        if (probe.ExitCode is null) return new RuntimeInfo(manifest, null, $"'{program}' could not be started: {probe.Stderr}{install}");
+        var match = Regex.Match(probe.Stdout + "\n" + probe.Stderr, manifest.Version.Pattern, RegexOptions.Multiline, TimeSpan.FromSeconds(1));
+        if (!match.Success || match.Groups.Count < 2)
+            return new RuntimeInfo(manifest, null, $"'{command}' printed no version matching /{manifest.Version.Pattern}/ (exit {probe.ExitCode}){install}");
+        return new RuntimeInfo(manifest, match.Groups[1].Value, null);
     }
 
     /// <summary>
