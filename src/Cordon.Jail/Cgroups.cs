@@ -153,6 +153,26 @@ internal sealed class JailCgroup
         }
     }
 
+    /// <summary>Changes memory, process and CPU limits of a live cgroup; false when the kernel refuses.</summary>
+    public bool TryUpdate(JailLimits limits)
+    {
+        try
+        {
+            Apply(limits);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Starts peak-memory accounting afresh (v1 resets on write; v2's reset is per reader, so it is left alone).</summary>
+    public void ResetPeakMemory()
+    {
+        if (_layout.Version == CgroupVersion.V1) TryWrite(At(_layout.MemoryRoot, "memory.max_usage_in_bytes"), "0");
+    }
+
     /// <summary>Moves a process (and all its threads) into the cgroup in every hierarchy.</summary>
     public void Attach(int pid)
     {

@@ -21,6 +21,8 @@ public sealed class Jail : IAsyncDisposable
     private SafeFileHandle? _statusRead;
     private SafeFileHandle? _blockWrite;
     private long _releasedAt;
+    private long _clockStart;
+    private TimeSpan _cpuBaseline;
     private int _released;
     private int _ran;
     private int _disposed;
@@ -187,11 +189,62 @@ public sealed class Jail : IAsyncDisposable
         }
     }
 
+    /// <summary>Restarts the clocks: wall time, CPU time and peak memory count from now on.</summary>
+    private void StartClocks()
+    {
+        _clockStart = _host.Time.GetTimestamp();
+        _cpuBaseline = Cgroup?.CpuTime() ?? TimeSpan.Zero;
+        Cgroup?.ResetPeakMemory();
+    }
+
+    private TimeSpan CpuUsed()
+    {
+        var used = (Cgroup?.CpuTime() ?? TimeSpan.Zero) - _cpuBaseline;
+        return used < TimeSpan.Zero ? TimeSpan.Zero : used;
+    }
+
+    /// <summary>Writes the program to the launcher waiting on descriptor 3 and closes it, so the launcher sees EOF.</summary>
+    private void HandOver(ReadOnlyMemory<byte> program)
+    {
+        if (ExtraPipes.Count == 0 || Spec.ExtraPipes[0] != JailPipeDirection.IntoJail)
+            throw new InvalidOperationException("A program can only be handed over on an extra pipe into the jail (descriptor 3).");
+        try
+        {
+            ExtraPipes[0].Write(program.Span);
+        }
+        catch (IOException)
+        {
+            // The launcher died (it would be a setup or memory failure); the run's result says what happened.
+        }
+        finally
+        {
+            try
+            {
+                ExtraPipes[0].Dispose();
+            }
+            catch (IOException)
+            {
+                // Already broken.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Applies new memory, process and CPU limits to the running jail's cgroup (a warm jail made before its request
+    /// was known). False when the kernel refuses, e.g. memory below what the jail already uses: use another jail.
+    /// </summary>
+    public bool TryApplyLimits(JailLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        return Cgroup is not null && Cgroup.TryUpdate(limits);
+    }
+
     /// <summary>Opens the gate: the program starts now, and so do its clocks. Idempotent.</summary>
     public void Release()
     {
         if (Interlocked.Exchange(ref _released, 1) != 0) return;
         _releasedAt = _host.Time.GetTimestamp();
+        _clockStart = _releasedAt;
         try
         {
             Libc.WriteAll(_blockWrite!, "g"u8);
@@ -206,8 +259,8 @@ public sealed class Jail : IAsyncDisposable
     /// <summary>Resources used since <see cref="Release"/>.</summary>
     public ResourceUsage GetUsage()
     {
-        var wall = IsReleased ? _host.Time.GetElapsedTime(_releasedAt) : TimeSpan.Zero;
-        return new ResourceUsage(wall, Cgroup?.CpuTime() ?? TimeSpan.Zero, Cgroup?.PeakMemory() ?? 0);
+        var wall = IsReleased ? _host.Time.GetElapsedTime(_clockStart) : TimeSpan.Zero;
+        return new ResourceUsage(wall, CpuUsed(), Cgroup?.PeakMemory() ?? 0);
     }
 
     /// <summary>Writes a file into the work directory, owned by the jail's uid (links are never followed).</summary>
@@ -243,17 +296,27 @@ public sealed class Jail : IAsyncDisposable
     /// output limit, enforces wall and CPU time, waits for the tree to end and returns the result. Once per jail.
     /// On cancellation the jail is killed before the exception propagates.
     /// </summary>
-    public Task<JailRunResult> RunAsync(CancellationToken cancellationToken = default) => RunAsync(null, cancellationToken);
+    public Task<JailRunResult> RunAsync(CancellationToken cancellationToken = default) => RunAsync(new JailRunOptions(), cancellationToken);
 
     /// <summary>
     /// As <see cref="RunAsync(CancellationToken)"/>, also handing every chunk of output that is kept to
     /// <paramref name="onOutput"/> as it arrives (from the reader threads; stdout and stderr may call concurrently).
     /// </summary>
+    public Task<JailRunResult> RunAsync(Action<OutputStreamKind, ReadOnlyMemory<byte>>? onOutput, CancellationToken cancellationToken = default) =>
+        RunAsync(new JailRunOptions { OnOutput = onOutput }, cancellationToken);
+
+    /// <summary>
+    /// Runs the program to the end with <paramref name="options"/>: the clocks (wall, CPU, peak memory) start when
+    /// this is called, not when the jail was started, so a jail pre-started long ago (a warm pool's) is measured
+    /// exactly like a fresh one; a <see cref="JailRunOptions.Program"/> is handed to the waiting launcher then.
+    /// </summary>
     [SuppressMessage("Reliability", "CA2016", Justification = "Cleanup after cancellation must not itself be cancelled.")]
-    public async Task<JailRunResult> RunAsync(Action<OutputStreamKind, ReadOnlyMemory<byte>>? onOutput, CancellationToken cancellationToken = default)
+    public async Task<JailRunResult> RunAsync(JailRunOptions options, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(options);
         if (Interlocked.Exchange(ref _ran, 1) != 0) throw new InvalidOperationException("A jail runs once.");
-        var limits = Spec.Limits;
+        var onOutput = options.OnOutput;
+        var limits = options.Limits ?? Spec.Limits;
         var stdout = new OutputCapture(limits.OutputBytes);
         var stderr = new OutputCapture(limits.OutputBytes);
         var combined = new CombinedOutput();
@@ -262,11 +325,13 @@ public sealed class Jail : IAsyncDisposable
             StartReader(Stdout, stdout, combined, OutputStreamKind.Stdout, onOutput),
             StartReader(Stderr, stderr, combined, OutputStreamKind.Stderr, onOutput),
         };
-        StartStdinWriter();
+        StartStdinWriter(options.Stdin ?? Spec.Stdin ?? ReadOnlyMemory<byte>.Empty);
         Release();
+        StartClocks();
+        if (options.Program is { } program) HandOver(program);
 
         using var watch = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var watchdog = WatchLimitsAsync(watch.Token);
+        var watchdog = WatchLimitsAsync(limits, watch.Token);
         try
         {
             await _exited.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -277,7 +342,7 @@ public sealed class Jail : IAsyncDisposable
             await watch.CancelAsync().ConfigureAwait(false);
             throw;
         }
-        var wall = _host.Time.GetElapsedTime(_releasedAt);
+        var wall = _host.Time.GetElapsedTime(_clockStart);
         await watch.CancelAsync().ConfigureAwait(false);
         await watchdog.ConfigureAwait(false);
 
@@ -286,7 +351,7 @@ public sealed class Jail : IAsyncDisposable
         await Task.WhenAll(readers).ConfigureAwait(false);
 
         var exit = _exited.Task.Result;
-        var usage = new ResourceUsage(wall, Cgroup?.CpuTime() ?? TimeSpan.Zero, Cgroup?.PeakMemory() ?? 0);
+        var usage = new ResourceUsage(wall, CpuUsed(), Cgroup?.PeakMemory() ?? 0);
         var oomKills = Cgroup?.OomKills() ?? 0;
         Verdict verdict;
         string? internalMessage = null;
@@ -321,21 +386,20 @@ public sealed class Jail : IAsyncDisposable
         };
     }
 
-    private async Task WatchLimitsAsync(CancellationToken cancellationToken)
+    private async Task WatchLimitsAsync(JailLimits limits, CancellationToken cancellationToken)
     {
-        var limits = Spec.Limits;
         var time = _host.Time;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                var elapsed = time.GetElapsedTime(_releasedAt);
+                var elapsed = time.GetElapsedTime(_clockStart);
                 if (limits.WallTime is { } wall && elapsed >= wall)
                 {
                     await KillAsync($"wall time {wall.TotalSeconds:0.###} s reached", Verdict.Timeout).ConfigureAwait(false);
                     return;
                 }
-                if (limits.CpuTime is { } cpu && Cgroup is not null && Cgroup.CpuTime() >= cpu)
+                if (limits.CpuTime is { } cpu && Cgroup is not null && CpuUsed() >= cpu)
                 {
                     await KillAsync($"CPU time {cpu.TotalSeconds:0.###} s reached", Verdict.CpuLimit).ConfigureAwait(false);
                     return;
@@ -387,9 +451,8 @@ public sealed class Jail : IAsyncDisposable
         return done.Task;
     }
 
-    private void StartStdinWriter()
+    private void StartStdinWriter(ReadOnlyMemory<byte> input)
     {
-        var input = Spec.Stdin ?? ReadOnlyMemory<byte>.Empty;
         if (input.IsEmpty)
         {
             Stdin.Dispose();

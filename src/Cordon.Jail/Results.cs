@@ -26,6 +26,22 @@ public enum Verdict
     [JsonStringEnumMemberName("internal_error")] InternalError,
 }
 
+/// <summary>How to run a started jail's program (see <see cref="Jail.RunAsync(JailRunOptions, CancellationToken)"/>).</summary>
+public sealed record JailRunOptions
+{
+    /// <summary>Receives each chunk of kept output as it arrives (from reader threads; may be called concurrently).</summary>
+    public Action<OutputStreamKind, ReadOnlyMemory<byte>>? OnOutput { get; init; }
+
+    /// <summary>Wall, CPU and output limits of this run; null keeps the spec's. (Cgroup limits: <see cref="Jail.TryApplyLimits"/>.)</summary>
+    public JailLimits? Limits { get; init; }
+
+    /// <summary>The program's stdin for this run; null keeps the spec's.</summary>
+    public ReadOnlyMemory<byte>? Stdin { get; init; }
+
+    /// <summary>Bytes written to extra pipe 0 (descriptor 3) once the clocks start, then the pipe is closed: how a waiting launcher gets its program.</summary>
+    public ReadOnlyMemory<byte>? Program { get; init; }
+}
+
 /// <summary>Which output stream a chunk came from.</summary>
 public enum OutputStreamKind
 {
