@@ -17,11 +17,13 @@ need_root() {
 
 setup() {
   need_root
-  local packages=(bubblewrap libseccomp2 libseccomp-dev util-linux python3 nodejs gcc libc6-dev bash hyperfine g++ node-typescript php-cli ruby perl lua5.4 golang-go rustc default-jdk-headless sqlite3 gfortran fp-compiler gawk)
+  local packages=(bubblewrap libseccomp2 libseccomp-dev util-linux python3 nodejs gcc libc6-dev bash hyperfine wrk perl g++ node-typescript php-cli ruby perl lua5.4 golang-go rustc default-jdk-headless sqlite3 gfortran fp-compiler gawk)
   local missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # Debian's nodejs ships npm separately; NodeSource's includes it.
+  command -v npm >/dev/null || missing+=(npm)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "build.sh: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -32,6 +34,10 @@ setup() {
     echo "build.sh: the .NET SDK $(sed -n 's/.*"version": "\(.*\)".*/\1/p' global.json) is needed (see global.json); install it and run again." >&2
     exit 1
   fi
+  # The npm clients the functional tests drive (piston-client, the MCP SDK), from each lock file.
+  for js in tests/*/js; do
+    [ -f "$js/package-lock.json" ] && (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  done
   dotnet build Cordon.slnx -c Release -v quiet -nologo
   # ReadyToRun: precompiled code takes about a quarter off every `cordon` start.
   dotnet publish src/Cordon.Cli -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -o "$OUT" -v quiet -nologo >/dev/null
@@ -58,12 +64,16 @@ run_tests() {
   # One project at a time, each with its own result file: no two suites compete for the 2 cores, and no
   # result file can overwrite another.
   local status=0 projects=() project name
-  mapfile -t projects < <(find tests -name '*.Tests.csproj' | sort)
+  mapfile -t projects < <(find tests -name '*Tests.csproj' | sort)
   for project in "${projects[@]}"; do
     name=$(basename "$project" .csproj)
     dotnet test "$project" -c Release --no-build -nologo --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
       || status=1
   done
+  # The security suite once more with warm pools: every attack must fail the same way from a pre-started jail.
+  CORDON_TEST_WARM=1 dotnet test tests/Cordon.Security.Tests -c Release --no-build -nologo \
+    --logger "trx;LogFileName=Cordon.Security.Tests.warm.trx" --results-directory "$results" || status=1
+  projects+=("Cordon.Security.Tests.warm")
   local passed=0 failed=0 counters
   for project in "${projects[@]}"; do
     name=$(basename "$project" .csproj)

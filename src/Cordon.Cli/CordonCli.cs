@@ -73,6 +73,7 @@ internal static class CordonCli
             BuildRun(console, verbose),
             BuildRuntimes(console, verbose),
             BuildDoctor(console, verbose),
+            BuildServe(console, verbose),
         };
         // The notes below the options explain what a one-line description cannot; help stays a help action.
         var help = root.Options.OfType<HelpOption>().Single();
@@ -80,10 +81,11 @@ internal static class CordonCli
         {
             ["run"] = RunNotes,
             ["doctor"] = DoctorNotes,
+            ["serve"] = ServeNotes,
         });
         root.SetAction(_ =>
         {
-            console.Fail("a command is required: run, runtimes or doctor (see `cordon --help`)");
+            console.Fail("a command is required: run, serve, runtimes or doctor (see `cordon --help`)");
             return ExitCodes.Usage;
         });
         return root;
@@ -187,6 +189,45 @@ internal static class CordonCli
             Guarded(console, parse.GetValue(verbose), "doctor", logging => DoctorCommand.RunAsync(console, logging, cancellationToken), cancellationToken));
         return doctor;
     }
+
+    private static Command BuildServe(CliConsole console, Option<bool> verbose)
+    {
+        var config = new Option<string?>("--config", "-c")
+        {
+            Description = "A JSON settings file (default: /etc/cordon/cordon.json when it exists). CORDON_ environment variables override it.",
+            HelpName = "FILE",
+        };
+        var serve = new Command("serve", "Run the HTTP API (native /v1 and Piston-compatible /api/v2) until SIGINT or SIGTERM.")
+        {
+            config,
+        };
+        serve.SetAction((parse, cancellationToken) =>
+            Guarded(console, parse.GetValue(verbose), "serve", _ => ServeCommand.RunAsync(parse.GetValue(config), parse.GetValue(verbose), console, cancellationToken), cancellationToken));
+        return serve;
+    }
+
+    private const string ServeNotes = """
+        Settings (JSON file keys; as environment variables CORDON_Address, CORDON_ApiKeys__0, CORDON_RunLimits__MemoryBytes):
+          Address (127.0.0.1:2000), ApiKeys, RequestsPerMinute (6000 per key or client address, 0 = off),
+          MaxRequestBodyBytes (16 MiB), ShutdownTimeoutSeconds (20), AllowNetwork (false), Runtimes,
+          Admission.MaxConcurrent (2 x cores), Admission.MaxQueued (32 x cores), Admission.QueueTimeoutSeconds (10),
+          RunLimits.* and CompileLimits.* (WallTimeMs, CpuTimeMs, MemoryBytes, Processes, OutputBytes): the
+          defaults of every request and the most one may ask for. A non-loopback Address needs at least one API key.
+
+        Endpoints:
+          GET /v1/runtimes, POST /v1/executions (JSON, or server-sent events with Accept: text/event-stream),
+          /api/v2 (Piston), /metrics (Prometheus), /healthz, /readyz, /openapi/v1.json.
+
+        Exit status:
+          0 after a clean shutdown (SIGINT or SIGTERM: running executions get ShutdownTimeoutSeconds to finish);
+          2 for a bad configuration; 125 when the host cannot run jails (`cordon doctor` says why) or the address
+          is taken.
+
+        Examples:
+          cordon serve
+          CORDON_Address=0.0.0.0:2000 CORDON_ApiKeys__0=$(openssl rand -hex 24) cordon serve
+          cordon serve --config /etc/cordon/cordon.json
+        """;
 
     private const string RunNotes = """
         Files:

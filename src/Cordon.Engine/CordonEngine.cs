@@ -37,6 +37,12 @@ public sealed record CordonEngineOptions
     /// </summary>
     public bool AllowNetwork { get; init; }
 
+    /// <summary>Cordon's kernels folder (launchers); null to locate it like the runtimes folder.</summary>
+    public string? KernelsDirectory { get; init; }
+
+    /// <summary>Warm pools; none by default (a one-shot command has no use for them).</summary>
+    public WarmPoolOptions WarmPool { get; init; } = new();
+
     /// <summary>Concurrency and queue limits of executions.</summary>
     public AdmissionOptions Admission { get; init; } = new();
 
@@ -59,17 +65,28 @@ public sealed class CordonEngine : IAsyncDisposable
         new KeyValuePair<string, string>("LC_ALL", "C.UTF-8"),
     ]);
 
+    /// <summary>Where the kernels folder appears inside every jail.</summary>
+    public const string KernelsMountPoint = "/opt/cordon/kernels";
+
     private readonly ILogger _logger;
 
-    private CordonEngine(CordonEngineOptions options, JailHost host, RuntimeCatalog catalog, ILoggerFactory loggerFactory)
+    private CordonEngine(CordonEngineOptions options, JailHost host, RuntimeCatalog catalog, string kernels, ILoggerFactory loggerFactory)
     {
         Options = options;
         Host = host;
         Catalog = catalog;
+        KernelsDirectory = kernels;
+        Pool = new WarmPool(options.WarmPool, host, loggerFactory.CreateLogger("Cordon.WarmPool"));
         Admission = new AdmissionController(options.Admission);
         Metrics = new CordonMetrics(() => Admission.Queued, () => Admission.Running, () => Host.LiveJails);
         _logger = loggerFactory.CreateLogger("Cordon.Engine");
     }
+
+    /// <summary>The kernels folder on the host.</summary>
+    public string KernelsDirectory { get; }
+
+    /// <summary>The warm pools.</summary>
+    public WarmPool Pool { get; }
 
     /// <summary>Admission control in front of executions.</summary>
     public AdmissionController Admission { get; }
@@ -91,11 +108,87 @@ public sealed class CordonEngine : IAsyncDisposable
     {
         options ??= new CordonEngineOptions();
         loggerFactory ??= NullLoggerFactory.Instance;
-        var problems = options.Admission.Validate();
+        var problems = options.Admission.Validate().Concat(options.WarmPool.Validate()).ToList();
         if (problems.Count > 0) throw new CordonException(CordonErrorCode.InvalidRequest, "Invalid engine options", problems);
         var catalog = RuntimeCatalog.Load(RuntimeCatalog.LocateDirectory(options.RuntimesDirectory));
+        var kernels = StageKernels(LocateKernels(options.KernelsDirectory, catalog.Directory), options.Jail.StateDirectory);
         var host = JailHost.Create(options.Jail, loggerFactory);
-        return new CordonEngine(options, host, catalog, loggerFactory);
+        var engine = new CordonEngine(options, host, catalog, kernels, loggerFactory);
+        foreach (var name in options.WarmPool.Runtimes)
+        {
+            var manifest = catalog.Find(name)
+                ?? throw new CordonException(CordonErrorCode.InvalidRequest, $"Warm pool runtime '{name}' is not a known runtime.");
+            if (manifest.Run.Launcher is null)
+                throw new CordonException(CordonErrorCode.InvalidRequest, $"Runtime '{manifest.Name}' has no launcher, so it cannot have a warm pool.");
+            engine.Pool.Track(engine.StartPoolAsync(manifest));
+        }
+        return engine;
+    }
+
+    /// <summary>Starts filling a runtime's pool once its toolchain answered its probe (a missing one gets no pool).</summary>
+    private async Task StartPoolAsync(RuntimeManifest manifest)
+    {
+        var info = await Catalog.ProbeAsync(manifest).ConfigureAwait(false);
+        if (!info.Available) return;
+        var limits = RunLimitsFor(manifest, null) with { WallTime = null, CpuTime = null };
+        Pool.Register(manifest.Name, LauncherSpec(manifest, limits, network: false, "pool/" + manifest.Name));
+    }
+
+    /// <summary>
+    /// Copies the kernels folder into the state directory under a name made from its content, readable by every
+    /// jail uid. bwrap runs as the jail's uid and must reach the folder it binds; a checkout under a private
+    /// directory (a 0700 temp folder, /root) would not be.
+    /// </summary>
+    private static string StageKernels(string source, string stateDirectory)
+    {
+        var files = Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+            .Select(f => (Relative: Path.GetRelativePath(source, f), Bytes: File.ReadAllBytes(f))).ToList();
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var (relative, bytes) in files)
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(relative + "\0"));
+            hash.AppendData(bytes);
+        }
+        var target = Path.Combine(stateDirectory, "kernels-" + Convert.ToHexStringLower(hash.GetHashAndReset())[..16]);
+        if (Directory.Exists(target)) return target;
+        const UnixFileMode Readable = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        const UnixFileMode Traversable = Readable | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        Directory.CreateDirectory(stateDirectory);
+        var staging = Path.Combine(stateDirectory, ".kernels-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6)));
+        Directory.CreateDirectory(staging, Traversable);
+        foreach (var (relative, bytes) in files)
+        {
+            var path = Path.Combine(staging, relative);
+            var dir = Path.GetDirectoryName(path)!;
+            if (!Directory.Exists(dir))
+            {
+                Directory.CreateDirectory(dir);
+                File.SetUnixFileMode(dir, Traversable);
+            }
+            File.WriteAllBytes(path, bytes);
+            File.SetUnixFileMode(path, Readable);
+        }
+        try
+        {
+            Directory.Move(staging, target);
+        }
+        catch (IOException) when (Directory.Exists(target))
+        {
+            // Another Cordon process staged the same content first.
+            Directory.Delete(staging, recursive: true);
+        }
+        return target;
+    }
+
+    private static string LocateKernels(string? configured, string runtimesDirectory)
+    {
+        if (!string.IsNullOrEmpty(configured)) return Path.GetFullPath(configured);
+        if (System.Environment.GetEnvironmentVariable("CORDON_KERNELS") is { Length: > 0 } env) return Path.GetFullPath(env);
+        // The kernels folder ships beside the runtimes folder (both are copied next to the program).
+        var beside = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runtimesDirectory).TrimEnd('/'))!, "kernels");
+        if (Directory.Exists(beside)) return beside;
+        throw new CordonException(CordonErrorCode.HostUnsupported,
+            $"No kernels folder found beside {runtimesDirectory}: set CORDON_KERNELS or keep the kernels folder beside the runtimes folder.");
     }
 
     /// <summary>Resolves a language and version to an installed runtime, or throws naming what is installed.</summary>
@@ -178,7 +271,7 @@ public sealed class CordonEngine : IAsyncDisposable
         {
             var spec = StageSpec(manifest, Expand(stage.Command, main, files, []), compileLimits, request.Network, ReadOnlyMemory<byte>.Empty, id + "/compile");
             var jail = await Host.StartAsync(spec, cancellationToken).ConfigureAwait(false);
-            await using (jail.ConfigureAwait(false))
+            try
             {
                 WriteFiles(jail, files);
                 compile = await jail.RunAsync(Forward(onOutput, ExecutionStage.Compile), cancellationToken).ConfigureAwait(false);
@@ -191,17 +284,80 @@ public sealed class CordonEngine : IAsyncDisposable
                 }
                 files = CollectArtifacts(jail, stage.Artifacts);
             }
+            finally
+            {
+                await ReleaseJailAsync(jail).ConfigureAwait(false);
+            }
         }
 
-        var runSpec = StageSpec(manifest, Expand(manifest.Run.Command, main, files, request.Args), runLimits, request.Network, request.Stdin, id + "/run");
-        var runJail = await Host.StartAsync(runSpec, cancellationToken).ConfigureAwait(false);
-        await using (runJail.ConfigureAwait(false))
+        var launcher = manifest.Run.Launcher;
+        var program = launcher is null ? (ReadOnlyMemory<byte>?)null : NulJoined(Expand(launcher.Program, main, files, request.Args));
+        var throughLauncher = launcher is { Transparent: false };
+        Jail.Jail? runJail = null;
+        var pooled = false;
+        if (launcher is not null && Pool.Serves(manifest.Name))
+        {
+            runJail = Pool.TryTake(manifest.Name, LauncherSpec(manifest, runLimits, request.Network, "pool/" + manifest.Name));
+            // The pooled jail was made with default cgroup limits: it takes the request's now, or is not used.
+            if (runJail is not null && !runJail.TryApplyLimits(runLimits))
+            {
+                await runJail.DisposeAsync().ConfigureAwait(false);
+                runJail = null;
+            }
+            pooled = runJail is not null;
+            if (pooled) Log.PooledRun(_logger, id, manifest.Name);
+        }
+        runJail ??= await Host.StartAsync(
+            throughLauncher
+                ? LauncherSpec(manifest, runLimits, request.Network, id + "/run")
+                : StageSpec(manifest, Expand(manifest.Run.Command, main, files, request.Args), runLimits, request.Network, ReadOnlyMemory<byte>.Empty, id + "/run"),
+            cancellationToken).ConfigureAwait(false);
+        try
         {
             WriteFiles(runJail, files);
-            var run = await runJail.RunAsync(Forward(onOutput, ExecutionStage.Run), cancellationToken).ConfigureAwait(false);
+            var options = new JailRunOptions
+            {
+                OnOutput = Forward(onOutput, ExecutionStage.Run),
+                Limits = runLimits,
+                Stdin = request.Stdin,
+                Program = pooled || throughLauncher ? program : null,
+            };
+            var run = await runJail.RunAsync(options, cancellationToken).ConfigureAwait(false);
             Metrics.StageFinished(manifest.Name, "run", run.Usage.WallTime);
             return Finish(new ExecutionResult { Id = id, Language = manifest.Name, Version = runtime.Version!, Verdict = run.Verdict, Compile = compile, Run = run }, started);
         }
+        finally
+        {
+            await ReleaseJailAsync(runJail).ConfigureAwait(false);
+            // Refill after the run, not when the jail was taken: a refill (bwrap, an interpreter starting) competing
+            // for the cores would slow the very run it replaces.
+            if (pooled) Pool.Replenish(manifest.Name);
+        }
+    }
+
+    /// <summary>
+    /// Ends a stage's jail: every process is dead before this returns, but removing its cgroups (several ms each on
+    /// cgroup v1, waiting for RCU), unmounting and deleting happen in the background, off the request's path. The
+    /// host waits for them when it is disposed.
+    /// </summary>
+    private static Task ReleaseJailAsync(Jail.Jail jail) => jail.KillAndCleanUpLaterAsync();
+
+    /// <summary>The spec of a run jail that starts the runtime's launcher and waits for the program on descriptor 3.</summary>
+    private JailSpec LauncherSpec(RuntimeManifest manifest, JailLimits limits, bool network, string label) =>
+        StageSpec(manifest, manifest.Run.Launcher!.Command, limits, network, ReadOnlyMemory<byte>.Empty, label) with
+        {
+            ExtraPipes = [JailPipeDirection.IntoJail],
+        };
+
+    private static byte[] NulJoined(ImmutableArray<string> argv)
+    {
+        var bytes = new List<byte>(256);
+        foreach (var arg in argv)
+        {
+            bytes.AddRange(System.Text.Encoding.UTF8.GetBytes(arg));
+            bytes.Add(0);
+        }
+        return [.. bytes];
     }
 
     private static Action<OutputStreamKind, ReadOnlyMemory<byte>>? Forward(Action<OutputChunk>? onOutput, ExecutionStage stage) =>
@@ -214,8 +370,11 @@ public sealed class CordonEngine : IAsyncDisposable
         return result;
     }
 
-    private static JailSpec StageSpec(RuntimeManifest manifest, ImmutableArray<string> argv, JailLimits limits, bool network, ReadOnlyMemory<byte> stdin, string label) => new()
+    private JailSpec StageSpec(RuntimeManifest manifest, ImmutableArray<string> argv, JailLimits limits, bool network, ReadOnlyMemory<byte> stdin, string label) => new()
     {
+        // Every jail, cold or warm, compile or run, sees Cordon's launchers at the same place: no run can tell
+        // from its mounts how it was started.
+        ReadOnlyBinds = [new JailBind(KernelsDirectory, KernelsMountPoint)],
         Argv = argv,
         Environment = BaseEnvironment.SetItems(manifest.Environment),
         ReadOnlyPaths = ExpandPathGlobs(manifest.ReadOnlyPaths),
@@ -309,6 +468,7 @@ public sealed class CordonEngine : IAsyncDisposable
     /// <summary>Stops the jail host, killing every live jail.</summary>
     public async ValueTask DisposeAsync()
     {
+        await Pool.DisposeAsync().ConfigureAwait(false);
         await Host.DisposeAsync().ConfigureAwait(false);
         Metrics.Dispose();
         Admission.Dispose();

@@ -14,4 +14,10 @@ internal static partial class Log
 
     [LoggerMessage(2003, LogLevel.Information, "Execution {ExecutionId}: compile stage ended {Verdict}; run skipped")]
     public static partial void CompileFailed(ILogger logger, string executionId, Verdict verdict);
+
+    [LoggerMessage(2004, LogLevel.Warning, "Warm pool for {Runtime} could not start a jail: {Message}")]
+    public static partial void PoolFillFailed(ILogger logger, string runtime, string message);
+
+    [LoggerMessage(2005, LogLevel.Debug, "Execution {ExecutionId}: run stage from the warm pool of {Runtime}")]
+    public static partial void PooledRun(ILogger logger, string executionId, string runtime);
 }

@@ -94,4 +94,30 @@ public sealed record RunStage
 {
     /// <summary>The command that runs the program.</summary>
     public required ImmutableArray<string> Command { get; init; }
+
+    /// <summary>
+    /// A launcher that can start before the program is known and receive it later (warm pools). When it is not
+    /// <see cref="RunLauncher.Transparent"/>, cold runs go through it too, so a pooled run and a cold one are the
+    /// same process.
+    /// </summary>
+    public RunLauncher? Launcher { get; init; }
+}
+
+/// <summary>
+/// A program that waits inside the jail for its program on descriptor 3 (NUL-separated argv) and then runs it.
+/// Launchers live in Cordon's kernels folder, bound read-only at <c>/opt/cordon/kernels</c> in every jail.
+/// </summary>
+public sealed record RunLauncher
+{
+    /// <summary>The launcher's command (started ahead of the request in a warm pool).</summary>
+    public required ImmutableArray<string> Command { get; init; }
+
+    /// <summary>The argv handed to it, with the same placeholders as commands (<c>{main}</c>, <c>{args}</c>).</summary>
+    public required ImmutableArray<string> Program { get; init; }
+
+    /// <summary>
+    /// True when the launcher execs the program and leaves no trace (same argv, environment and process), so a
+    /// cold run may start the program directly with the run command.
+    /// </summary>
+    public bool Transparent { get; init; }
 }

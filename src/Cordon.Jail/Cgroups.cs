@@ -126,8 +126,11 @@ internal sealed class JailCgroup
 
     private string At(string? root, string file) => Path.Combine(root!, _relative, file);
 
+    private JailLimits? _applied;
+
     private void Apply(JailLimits limits)
     {
+        _applied = limits;
         var memory = limits.MemoryBytes.ToString(CultureInfo.InvariantCulture);
         var pids = limits.Processes.ToString(CultureInfo.InvariantCulture);
         const int period = 100_000;
@@ -156,6 +159,8 @@ internal sealed class JailCgroup
     /// <summary>Changes memory, process and CPU limits of a live cgroup; false when the kernel refuses.</summary>
     public bool TryUpdate(JailLimits limits)
     {
+        if (_applied is { } applied && applied.MemoryBytes == limits.MemoryBytes && applied.Processes == limits.Processes && applied.CpuCores == limits.CpuCores)
+            return true;
         try
         {
             Apply(limits);

@@ -25,17 +25,20 @@ public sealed class Jail : IAsyncDisposable
     private TimeSpan _cpuBaseline;
     private int _released;
     private int _ran;
-    private int _disposed;
     private volatile bool _reaped;
     private string? _killReason;
     private Verdict? _killVerdict;
-    private Task? _disposeTask;
+    // One cleanup however many callers (the engine, the cleanup threads, the host's shutdown) ask at once.
+    private readonly Lazy<Task> _cleanup;
+    private (OutputCapture Stdout, OutputCapture Stderr, CombinedOutput Combined, Task[] Readers)? _capture;
+    private volatile Action<OutputStreamKind, ReadOnlyMemory<byte>>? _onOutput;
 
     internal Jail(JailHost host, string id, JailSpec spec)
     {
         _host = host;
         Id = id;
         Spec = spec;
+        _cleanup = new Lazy<Task>(CleanupAsync, LazyThreadSafetyMode.ExecutionAndPublication);
         Directory = Path.Combine(host.InstanceDirectory, "jails", id);
         WorkDirectory = Path.Combine(Directory, "work");
     }
@@ -79,6 +82,9 @@ public sealed class Jail : IAsyncDisposable
     internal bool WorkMounted { get; set; }
 
     internal int Pid { get; set; }
+
+    /// <summary>True once bwrap's processes are in the jail's cgroup (so a cgroup kill reaches everything).</summary>
+    internal bool Attached { get; set; }
 
     internal Task<int?> ChildPid => _childPid.Task;
 
@@ -137,9 +143,11 @@ public sealed class Jail : IAsyncDisposable
         if (_childPid.Task.Result is { } orphan && IsOurOrphan(orphan))
         {
             // bwrap's monitor returns without reaping the sandbox init, and a killed monitor cannot; as child
-            // subreaper Cordon inherited it and reaps it here, so no zombie outlives the jail.
+            // subreaper Cordon inherited it and reaps it here, so no zombie outlives the jail. With the monitor gone
+            // the jail is over: an init still alive (killed at the gate, before --die-with-parent was armed) dies now.
             try
             {
+                Libc.Kill(orphan, Libc.SIGKILL);
                 Libc.WaitPid(orphan, noHang: false);
             }
             catch (CordonException)
@@ -169,23 +177,61 @@ public sealed class Jail : IAsyncDisposable
     /// to this jail alone, so a process of that uid whose parent is this process cannot be anything else, even if
     /// the pid was reused.
     /// </summary>
-    private bool IsOurOrphan(int pid)
+    private bool IsOurOrphan(int pid) => ReadOwner(pid) is { } owner && owner.Uid == HostUid && owner.Parent == System.Environment.ProcessId;
+
+    /// <summary>
+    /// Kills every process that runs as this jail's uid and reaps those that became Cordon's children, until none is
+    /// left. Only for jails whose processes never joined their cgroup.
+    /// </summary>
+    private async Task KillByUidAsync()
+    {
+        var self = System.Environment.ProcessId;
+        for (var round = 0; round < 500; round++)
+        {
+            var found = false;
+            foreach (var dir in System.IO.Directory.EnumerateDirectories("/proc"))
+            {
+                if (!int.TryParse(Path.GetFileName(dir), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)) continue;
+                if (pid == Pid || ReadOwner(pid) is not { } owner || owner.Uid != HostUid) continue;
+                found = true;
+                Libc.Kill(pid, Libc.SIGKILL);
+                if (owner.Parent == self)
+                {
+                    try
+                    {
+                        Libc.WaitPid(pid, noHang: true);
+                    }
+                    catch (CordonException)
+                    {
+                        // Reaped by the supervisor meanwhile.
+                    }
+                }
+            }
+            if (!found) return;
+            await Task.Delay(2).ConfigureAwait(false);
+        }
+        throw new CordonException(CordonErrorCode.CgroupFailed, $"Processes of jail uid {HostUid} survived SIGKILL for 1 s.");
+    }
+
+    /// <summary>The real uid and parent pid of a process, or null when it is gone.</summary>
+    private static (uint Uid, int Parent)? ReadOwner(int pid)
     {
         try
         {
-            var uid = HostUid.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            var self = System.Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            bool parentOk = false, uidOk = false;
+            uint? uid = null;
+            int? parent = null;
             foreach (var line in File.ReadLines($"/proc/{pid}/status"))
             {
-                if (line.StartsWith("PPid:", StringComparison.Ordinal)) parentOk = line.AsSpan(5).Trim().SequenceEqual(self);
-                else if (line.StartsWith("Uid:", StringComparison.Ordinal)) uidOk = line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1] == uid;
+                if (line.StartsWith("PPid:", StringComparison.Ordinal))
+                    parent = int.Parse(line.AsSpan(5).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                else if (line.StartsWith("Uid:", StringComparison.Ordinal))
+                    uid = uint.Parse(line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
             }
-            return parentOk && uidOk;
+            return uid is { } u && parent is { } p ? (u, p) : null;
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or FormatException)
         {
-            return false;
+            return null;
         }
     }
 
@@ -287,6 +333,10 @@ public sealed class Jail : IAsyncDisposable
         // The monitor is killed directly too: before its cgroup attach it is outside the cgroup, and bwrap's
         // --die-with-parent takes the sandbox down with it.
         if (!_reaped && Pid > 0) Libc.Kill(Pid, Libc.SIGKILL);
+        // A jail stopped before its processes joined the cgroup (a launch cancelled at the gate) has a sandbox init
+        // the cgroup cannot reach, one bwrap may not have reported yet nor armed --die-with-parent for. Every process
+        // of the jail runs as its uid, leased to this jail alone: kill by uid.
+        if (!Attached && Pid > 0) await KillByUidAsync().ConfigureAwait(false);
         if (Cgroup is not null) await Cgroup.KillAllAsync().ConfigureAwait(false);
         if (Pid > 0) await _exited.Task.ConfigureAwait(false);
     }
@@ -317,14 +367,11 @@ public sealed class Jail : IAsyncDisposable
         if (Interlocked.Exchange(ref _ran, 1) != 0) throw new InvalidOperationException("A jail runs once.");
         var onOutput = options.OnOutput;
         var limits = options.Limits ?? Spec.Limits;
-        var stdout = new OutputCapture(limits.OutputBytes);
-        var stderr = new OutputCapture(limits.OutputBytes);
-        var combined = new CombinedOutput();
-        var readers = new[]
-        {
-            StartReader(Stdout, stdout, combined, OutputStreamKind.Stdout, onOutput),
-            StartReader(Stderr, stderr, combined, OutputStreamKind.Stderr, onOutput),
-        };
+        StartCapture();
+        var (stdout, stderr, combined, readers) = _capture!.Value;
+        stdout.Limit = limits.OutputBytes;
+        stderr.Limit = limits.OutputBytes;
+        _onOutput = onOutput;
         StartStdinWriter(options.Stdin ?? Spec.Stdin ?? ReadOnlyMemory<byte>.Empty);
         Release();
         StartClocks();
@@ -416,8 +463,28 @@ public sealed class Jail : IAsyncDisposable
         }
     }
 
-    private Task StartReader(Stream stream, OutputCapture capture, CombinedOutput combined, OutputStreamKind kind,
-        Action<OutputStreamKind, ReadOnlyMemory<byte>>? onOutput)
+    /// <summary>
+    /// Starts the threads that drain stdout and stderr into captures (idempotent). The host starts them while bwrap
+    /// sets the jail up, so thread creation is never on a run's path; a run sets the captures' limits when it starts.
+    /// </summary>
+    internal void StartCapture()
+    {
+        lock (_gate)
+        {
+            if (_capture is not null) return;
+            var stdout = new OutputCapture(long.MaxValue);
+            var stderr = new OutputCapture(long.MaxValue);
+            var combined = new CombinedOutput();
+            Task[] readers =
+            [
+                StartReader(Stdout, stdout, combined, OutputStreamKind.Stdout),
+                StartReader(Stderr, stderr, combined, OutputStreamKind.Stderr),
+            ];
+            _capture = (stdout, stderr, combined, readers);
+        }
+    }
+
+    private Task StartReader(Stream stream, OutputCapture capture, CombinedOutput combined, OutputStreamKind kind)
     {
         var name = kind == OutputStreamKind.Stdout ? "stdout" : "stderr";
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -432,7 +499,7 @@ public sealed class Jail : IAsyncDisposable
                     if (n == 0) break;
                     var kept = capture.Append(buffer.AsSpan(0, n));
                     combined.Append(buffer.AsSpan(0, kept));
-                    if (kept > 0) onOutput?.Invoke(kind, buffer.AsSpan(0, kept).ToArray());
+                    if (kept > 0) _onOutput?.Invoke(kind, buffer.AsSpan(0, kept).ToArray());
                     if (capture.Truncated && _killVerdict is null)
                         _ = KillAsync($"{name} went past {capture.Limit} bytes", Verdict.OutputLimit);
                 }
@@ -485,12 +552,19 @@ public sealed class Jail : IAsyncDisposable
         thread.Start();
     }
 
-    /// <summary>Kills the tree, removes the cgroup, unmounts and deletes the work directory, frees the uid.</summary>
-    public ValueTask DisposeAsync()
+    /// <summary>
+    /// Kills the tree now and leaves the rest of the cleanup (cgroup, mount, directories, uid) to the host's cleanup
+    /// threads: when this returns no process of the jail is alive, and the request need not wait for the kernel to
+    /// tear the rest down. The host's disposal waits for every queued cleanup.
+    /// </summary>
+    public async Task KillAndCleanUpLaterAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) _disposeTask = CleanupAsync();
-        return new ValueTask(_disposeTask!);
+        await KillAsync().ConfigureAwait(false);
+        _host.CleanUpLater(this);
     }
+
+    /// <summary>Kills the tree, removes the cgroup, unmounts and deletes the work directory, frees the uid.</summary>
+    public ValueTask DisposeAsync() => new(_cleanup.Value);
 
     private async Task CleanupAsync()
     {
@@ -503,7 +577,6 @@ public sealed class Jail : IAsyncDisposable
         {
             problems.Add(e.Message);
         }
-        if (Cgroup is not null && !Cgroup.TryRemove()) problems.Add($"cgroup {Cgroup.RelativePath} could not be removed");
         foreach (var stream in new[] { Stdin, Stdout, Stderr }.Concat(ExtraPipes))
         {
             try
@@ -526,6 +599,9 @@ public sealed class Jail : IAsyncDisposable
         {
             problems.Add(e.Message);
         }
+        // After the unmount: the work tmpfs's pages are charged to the jail's memory cgroup, and removing a cgroup
+        // that still holds charges makes the kernel move them, which took several ms per jail.
+        if (Cgroup is not null && !Cgroup.TryRemove()) problems.Add($"cgroup {Cgroup.RelativePath} could not be removed");
         // The uid goes back only when no process of it can be alive (the cgroup was empty).
         if (problems.Count == 0) UidLease?.Dispose();
         else Log.CleanupIncomplete(_host.Logger, Id, string.Join("; ", problems));

@@ -85,35 +85,48 @@ public static class JailFiles
                 dir = next;
             }
             var mode = executable ? 0x1EDu /* 0755 */ : 0x1A4u /* 0644 */;
-            var file = Libc.OpenAt(dir, segments[^1], Libc.O_WRONLY | Libc.O_CREAT | Libc.O_NOFOLLOW | Libc.O_NONBLOCK | Libc.O_NOCTTY, mode, out var errno)
-                ?? throw new CordonException(CordonErrorCode.UnsafePath,
-                    errno is Errno.ELOOP
-                        ? $"'{Printable(path)}' is a symbolic link; it is never followed."
-                        : $"'{Printable(path)}': cannot create file: {errno}.", errno);
-            using (file)
+            if (executable) SpawnThread.ExecutableWrites.EnterReadLock();
+            try
             {
-                var st = Libc.FileStatus(file);
-                if ((st.Mode & Libc.S_IFMT) != Libc.S_IFREG)
-                    throw new CordonException(CordonErrorCode.UnsafePath, $"'{Printable(path)}' exists and is not a regular file.");
-                RandomAccess.SetLength(file, 0);
-                try
-                {
-                    RandomAccess.Write(file, content, 0);
-                }
-                catch (IOException e) when (e.HResult is (int)Errno.ENOSPC or (int)Errno.EFBIG)
-                {
-                    // The work directory's size is the caller's own limit: a file that does not fit is refused like
-                    // any other file, not reported as a raw I/O fault of Cordon. No partial file is left behind.
-                    RandomAccess.SetLength(file, 0);
-                    throw new CordonException(CordonErrorCode.UnsafePath,
-                        $"'{Printable(path)}' ({content.Length} bytes) does not fit in the work directory: {(Errno)e.HResult}.", (Errno)e.HResult);
-                }
-                Libc.ChangeOwner(file, uid, uid);
+                WriteFile(dir, segments[^1], path, content, uid, mode);
+            }
+            finally
+            {
+                if (executable) SpawnThread.ExecutableWrites.ExitReadLock();
             }
         }
         finally
         {
             dir.Dispose();
+        }
+    }
+
+    private static void WriteFile(SafeFileHandle dir, string name, string path, ReadOnlySpan<byte> content, uint uid, uint mode)
+    {
+        var file = Libc.OpenAt(dir, name, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_NOFOLLOW | Libc.O_NONBLOCK | Libc.O_NOCTTY, mode, out var errno)
+            ?? throw new CordonException(CordonErrorCode.UnsafePath,
+                errno is Errno.ELOOP
+                    ? $"'{Printable(path)}' is a symbolic link; it is never followed."
+                    : $"'{Printable(path)}': cannot create file: {errno}.", errno);
+        using (file)
+        {
+            var st = Libc.FileStatus(file);
+            if ((st.Mode & Libc.S_IFMT) != Libc.S_IFREG)
+                throw new CordonException(CordonErrorCode.UnsafePath, $"'{Printable(path)}' exists and is not a regular file.");
+            RandomAccess.SetLength(file, 0);
+            try
+            {
+                RandomAccess.Write(file, content, 0);
+            }
+            catch (IOException e) when (e.HResult is (int)Errno.ENOSPC or (int)Errno.EFBIG)
+            {
+                // The work directory's size is the caller's own limit: a file that does not fit is refused like
+                // any other file, not reported as a raw I/O fault of Cordon. No partial file is left behind.
+                RandomAccess.SetLength(file, 0);
+                throw new CordonException(CordonErrorCode.UnsafePath,
+                    $"'{Printable(path)}' ({content.Length} bytes) does not fit in the work directory: {(Errno)e.HResult}.", (Errno)e.HResult);
+            }
+            Libc.ChangeOwner(file, uid, uid);
         }
     }
 

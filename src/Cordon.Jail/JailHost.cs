@@ -25,6 +25,8 @@ public sealed class JailHost : IAsyncDisposable
     private const int SpawnSourceFloor = 200;
 
     private readonly ConcurrentDictionary<string, Jail> _live = new(StringComparer.Ordinal);
+    private readonly BlockingCollection<Jail> _cleanups = new();
+    private readonly Thread[] _cleaners;
     private readonly SafeFileHandle _instanceLock;
     private readonly ILogger _logger;
     private int _disposed;
@@ -38,6 +40,10 @@ public sealed class JailHost : IAsyncDisposable
         InstanceDirectory = Path.Combine(options.StateDirectory, "instances", InstanceId);
         _instanceLock = CreateLockedInstanceDirectory(options.StateDirectory, InstanceId);
         Uids = new UidPool(Path.Combine(options.StateDirectory, "uids"), options.FirstUid, options.UidCount);
+        // Unmounting, deleting and removing cgroups block for a few ms each; dedicated threads do it so the thread
+        // pool, which runs every request's continuations, never waits behind them.
+        _cleaners = Enumerable.Range(0, 2).Select(i => new Thread(Clean) { IsBackground = true, Name = $"cordon-cleanup-{i}" }).ToArray();
+        foreach (var cleaner in _cleaners) cleaner.Start();
         EtcDirectory = WriteEtc(options);
     }
 
@@ -170,6 +176,38 @@ public sealed class JailHost : IAsyncDisposable
 
     internal void Forget(Jail jail) => _live.TryRemove(jail.Id, out _);
 
+    /// <summary>Queues a dead jail's cleanup (cgroups, mount, directories, uid) for the cleanup threads.</summary>
+    internal void CleanUpLater(Jail jail)
+    {
+        if (!_cleanups.IsAddingCompleted)
+        {
+            try
+            {
+                _cleanups.Add(jail);
+                return;
+            }
+            catch (InvalidOperationException)
+            {
+                // Shutting down: DisposeAsync cleans every live jail itself.
+            }
+        }
+    }
+
+    private void Clean()
+    {
+        foreach (var jail in _cleanups.GetConsumingEnumerable())
+        {
+            try
+            {
+                jail.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (e is CordonException or IOException)
+            {
+                Log.CleanupIncomplete(_logger, jail.Id, e.Message);
+            }
+        }
+    }
+
     private async Task LaunchAsync(Jail jail, CancellationToken cancellationToken)
     {
         var spec = jail.Spec;
@@ -243,13 +281,16 @@ public sealed class JailHost : IAsyncDisposable
             foreach (var (source, _) in lifted) source.Dispose();
         }
         jail.StartSupervisor();
+        if (spec.CaptureOutput) jail.StartCapture();
 
+        cancellationToken.ThrowIfCancellationRequested();
         var childPid = await jail.ChildPid.WaitAsync(cancellationToken).ConfigureAwait(false);
         if (childPid is { } sandboxPid)
         {
             // Both bwrap processes go in before the gate opens; everything user code forks inherits the cgroup.
             jail.Cgroup.Attach(jail.Pid);
             jail.Cgroup.Attach(sandboxPid);
+            jail.Attached = true;
         }
         Log.JailStarted(_logger, jail.Id, spec.Label, uid, jail.Pid);
     }
@@ -314,6 +355,9 @@ public sealed class JailHost : IAsyncDisposable
             if (path == "/usr" || path.StartsWith("/usr/", StringComparison.Ordinal)) continue;
             a.AddRange(["--ro-bind-try", path, path]);
         }
+
+        foreach (var bind in spec.ReadOnlyBinds.IsDefault ? [] : spec.ReadOnlyBinds)
+            a.AddRange(["--ro-bind", bind.Source, bind.Target]);
 
         var tmpSize = spec.Limits.TmpBytes.ToString(CultureInfo.InvariantCulture);
         a.AddRange(["--proc", "/proc", "--dev", "/dev"]);
@@ -380,7 +424,10 @@ public sealed class JailHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _cleanups.CompleteAdding();
         await Task.WhenAll(_live.Values.Select(j => j.DisposeAsync().AsTask())).ConfigureAwait(false);
+        foreach (var cleaner in _cleaners) cleaner.Join();
+        _cleanups.Dispose();
         Janitor.RemoveInstance(Options, Cgroups, InstanceId, _logger);
         _instanceLock.Dispose();
     }

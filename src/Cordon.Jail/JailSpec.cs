@@ -11,6 +11,9 @@ public enum JailPipeDirection
     OutOfJail,
 }
 
+/// <summary>A host path bound read-only at <paramref name="Target"/> inside the jail.</summary>
+public sealed record JailBind(string Source, string Target);
+
 /// <summary>
 /// Everything a jail is made from. Immutable; <see cref="Validate"/> reports every problem at once.
 /// </summary>
@@ -24,6 +27,9 @@ public sealed record JailSpec
 
     /// <summary>Host paths bound read-only at the same place inside; missing ones are skipped.</summary>
     public ImmutableArray<string> ReadOnlyPaths { get; init; } = [];
+
+    /// <summary>Host paths bound read-only at another place inside (Cordon's own launchers, for example); each must exist.</summary>
+    public ImmutableArray<JailBind> ReadOnlyBinds { get; init; } = [];
 
     /// <summary>Where the writable work directory appears inside the jail; the program starts there.</summary>
     public string WorkDir { get; init; } = "/work";
@@ -39,6 +45,13 @@ public sealed record JailSpec
 
     /// <summary>Extra pipes, inherited by the program as descriptors 3, 4, ... in this order.</summary>
     public ImmutableArray<JailPipeDirection> ExtraPipes { get; init; } = [];
+
+    /// <summary>
+    /// True (the default) when stdout and stderr are captured for <see cref="Jail.RunAsync(CancellationToken)"/>, drained
+    /// from the moment the jail starts; false leaves <see cref="Jail.Stdout"/> and <see cref="Jail.Stderr"/> to the caller
+    /// (a long-lived jail that speaks a protocol on them).
+    /// </summary>
+    public bool CaptureOutput { get; init; } = true;
 
     /// <summary>A label for logs (for example the execution id); never shown to the program.</summary>
     public string? Label { get; init; }
@@ -59,6 +72,13 @@ public sealed record JailSpec
         {
             if (!Path.IsPathFullyQualified(path) || path.Contains('\0', StringComparison.Ordinal) || path.Split('/').Contains(".."))
                 errors.Add($"read-only path '{path}' must be absolute without '..'");
+        }
+        foreach (var bind in ReadOnlyBinds.IsDefault ? [] : ReadOnlyBinds)
+        {
+            if (!Path.IsPathFullyQualified(bind.Source) || !Path.IsPathFullyQualified(bind.Target) || bind.Source.Split('/').Contains("..") || bind.Target.Split('/').Contains(".."))
+                errors.Add($"bind '{bind.Source}' -> '{bind.Target}' must join two absolute paths without '..'");
+            else if (IsReserved(bind.Target) && !bind.Target.StartsWith("/usr/", StringComparison.Ordinal))
+                errors.Add($"bind target '{bind.Target}' must be outside /etc, /proc, /dev and /tmp");
         }
         if (!WorkDir.StartsWith('/') || WorkDir == "/" || WorkDir.Split('/').Contains("..") || IsReserved(WorkDir))
             errors.Add($"work directory '{WorkDir}' must be an absolute path outside /usr, /etc, /proc, /dev and /tmp");

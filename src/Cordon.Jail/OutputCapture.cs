@@ -6,7 +6,14 @@ internal sealed class OutputCapture(long limit)
     private readonly MemoryStream _buffer = new();
     private readonly Lock _gate = new();
 
-    public long Limit { get; } = limit;
+    private long _limit = limit;
+
+    /// <summary>Bytes kept at most; set before the program runs (a capture may start before its run's limits are known).</summary>
+    public long Limit
+    {
+        get => Volatile.Read(ref _limit);
+        set => Volatile.Write(ref _limit, value);
+    }
 
     public bool Truncated { get; private set; }
 

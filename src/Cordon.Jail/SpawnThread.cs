@@ -9,6 +9,14 @@ namespace Cordon.Jail;
 internal static class SpawnThread
 {
     private static readonly BlockingCollection<Action> Work = new();
+
+    /// <summary>
+    /// Held shared while an executable file is open for writing, and exclusively around each spawn. A child made by
+    /// fork or vfork holds every descriptor of this process until it execs, and a file open for writing anywhere
+    /// cannot be executed (ETXTBSY): a spawn while a compiled program is being written into a jail would make that
+    /// jail's exec fail.
+    /// </summary>
+    internal static readonly ReaderWriterLockSlim ExecutableWrites = new(LockRecursionPolicy.NoRecursion);
     private static readonly Thread Thread = StartThread();
 
     private static Thread StartThread()
@@ -32,6 +40,7 @@ internal static class SpawnThread
         var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         Work.Add(() =>
         {
+            ExecutableWrites.EnterWriteLock();
             try
             {
                 done.SetResult(spawn());
@@ -39,6 +48,10 @@ internal static class SpawnThread
             catch (Exception e)
             {
                 done.SetException(e);
+            }
+            finally
+            {
+                ExecutableWrites.ExitWriteLock();
             }
         });
         return done.Task;

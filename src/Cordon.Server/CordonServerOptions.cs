@@ -9,7 +9,10 @@ namespace Cordon.Server;
 /// </summary>
 public sealed class CordonServerOptions
 {
-    /// <summary>Where to listen, as host:port. A non-loopback host needs at least one API key.</summary>
+    /// <summary>
+    /// Where to listen, as host:port (<c>127.0.0.1:2000</c>, <c>[::1]:2000</c>, <c>0.0.0.0:2000</c>,
+    /// <c>localhost:2000</c>); port 0 picks a free port. A non-loopback host needs at least one API key.
+    /// </summary>
     public string Address { get; set; } = "127.0.0.1:2000";
 
     /// <summary>Bearer tokens; when any is set, every endpoint but /healthz needs one.</summary>
@@ -27,14 +30,23 @@ public sealed class CordonServerOptions
     /// <summary>Whether requests may turn the network on.</summary>
     public bool AllowNetwork { get; set; }
 
+    /// <summary>
+    /// The runtimes folder; by default the one beside the program. <c>CORDON_RUNTIMES</c>, which the engine has
+    /// always honoured, is this setting.
+    /// </summary>
+    public string? Runtimes { get; set; }
+
+    /// <summary>Warm pools: runtimes whose run stages start from pre-started jails, and how many are kept ready.</summary>
+    public WarmPoolSettings WarmPool { get; set; } = new();
+
     /// <summary>Executions at once (default: twice the cores), waiting, and how long one may wait.</summary>
     public AdmissionSettings Admission { get; set; } = new();
 
     /// <summary>The highest limits a request may ask for (and the defaults when it asks for none).</summary>
-    public StageLimitSettings RunLimits { get; set; } = new() { WallTimeMs = 10_000, CpuTimeMs = 10_000, MemoryBytes = 256L * 1024 * 1024, OutputBytes = 1024 * 1024 };
+    public StageLimitSettings RunLimits { get; set; } = new() { WallTimeMs = 10_000, CpuTimeMs = 10_000, MemoryBytes = 256L * 1024 * 1024, Processes = 64, OutputBytes = 1024 * 1024 };
 
-    /// <summary>The highest limits of a compile stage a request may ask for.</summary>
-    public StageLimitSettings CompileLimits { get; set; } = new() { WallTimeMs = 30_000, CpuTimeMs = 30_000, MemoryBytes = 1024L * 1024 * 1024, OutputBytes = 1024 * 1024 };
+    /// <summary>The highest limits of a compile stage a request may ask for (and its defaults).</summary>
+    public StageLimitSettings CompileLimits { get; set; } = new() { WallTimeMs = 30_000, CpuTimeMs = 30_000, MemoryBytes = 1024L * 1024 * 1024, Processes = 128, OutputBytes = 1024 * 1024 };
 
     /// <summary>Every problem with these settings, each saying what to change.</summary>
     public IReadOnlyList<string> Validate()
@@ -47,7 +59,13 @@ public sealed class CordonServerOptions
         if (RequestsPerMinute < 0) errors.Add("RequestsPerMinute must not be negative");
         if (MaxRequestBodyBytes < 1024) errors.Add("MaxRequestBodyBytes must be at least 1024");
         if (ShutdownTimeoutSeconds < 0) errors.Add("ShutdownTimeoutSeconds must not be negative");
-        errors.AddRange(Admission.ToOptions().Validate());
+        if (Runtimes is { Length: > 0 } runtimes && !Directory.Exists(runtimes)) errors.Add($"Runtimes '{runtimes}' is not a folder");
+        if (Admission.MaxConcurrent < 0) errors.Add("Admission.MaxConcurrent must not be negative (0 means twice the core count)");
+        if (Admission.MaxQueued < 0) errors.Add("Admission.MaxQueued must not be negative");
+        // Checked here rather than by the engine: NaN or a huge value cannot even become a TimeSpan.
+        if (Admission.QueueTimeoutSeconds is not (>= 0 and <= 86_400)) errors.Add("Admission.QueueTimeoutSeconds must be between 0 and 86400");
+        errors.AddRange(RunLimits.Validate("RunLimits"));
+        errors.AddRange(CompileLimits.Validate("CompileLimits"));
         return errors;
     }
 
@@ -58,12 +76,43 @@ public sealed class CordonServerOptions
         var colon = address.LastIndexOf(':');
         if (colon <= 0) return false;
         host = address[..colon].Trim('[', ']');
-        return int.TryParse(address.AsSpan(colon + 1), System.Globalization.CultureInfo.InvariantCulture, out port) && port is > 0 and < 65536;
+        return host.Length > 0
+            && (host is "localhost" || System.Net.IPAddress.TryParse(host, out _))
+            && int.TryParse(address.AsSpan(colon + 1), System.Globalization.CultureInfo.InvariantCulture, out port) && port is >= 0 and < 65536;
     }
 
     internal static bool IsLoopback(string address) =>
         TryParseAddress(address, out var host, out _)
         && (host is "localhost" || (System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip)));
+}
+
+/// <summary>Warm pool settings (see <see cref="WarmPoolOptions"/>).</summary>
+public sealed class WarmPoolSettings
+{
+    /// <summary>The runtimes pooled when <see cref="Runtimes"/> is not set.</summary>
+    public static readonly string[] DefaultRuntimes = ["python", "javascript", "c"];
+
+    /// <summary>False turns warm pools off.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// Runtimes with a pool (their manifests declare a launcher); unset means python, javascript and c. (A list in
+    /// configuration adds to a default list rather than replacing it, so the default lives in <see cref="DefaultRuntimes"/>.)
+    /// </summary>
+    public List<string>? Runtimes { get; set; }
+
+    /// <summary>Ready jails kept per runtime at the least.</summary>
+    public int MinSize { get; set; } = 2;
+
+    /// <summary>Ready jails kept per runtime at the most; the pool grows toward it when requests find it empty.</summary>
+    public int MaxSize { get; set; } = 8;
+
+    internal WarmPoolOptions ToOptions() => new()
+    {
+        Runtimes = Enabled ? [.. Runtimes ?? [.. DefaultRuntimes]] : [],
+        MinSize = MinSize,
+        MaxSize = MaxSize,
+    };
 }
 
 /// <summary>Admission control settings (see <see cref="AdmissionOptions"/>).</summary>
@@ -86,7 +135,11 @@ public sealed class AdmissionSettings
     };
 }
 
-/// <summary>Limits of one stage as configured: the most a request may ask for, and its default.</summary>
+/// <summary>
+/// Limits of one stage as configured: the default of every request and the most a request may ask for (a
+/// runtime whose manifest raises a default, such as Java's memory, may go up to the manifest's value instead).
+/// 0 keeps the engine's default.
+/// </summary>
 public sealed class StageLimitSettings
 {
     /// <summary>Wall time, ms.</summary>
@@ -98,6 +151,19 @@ public sealed class StageLimitSettings
     /// <summary>Memory of the tree, bytes.</summary>
     public long MemoryBytes { get; set; }
 
+    /// <summary>Processes and threads of the tree.</summary>
+    public int Processes { get; set; }
+
     /// <summary>Bytes kept per output stream.</summary>
     public long OutputBytes { get; set; }
+
+    internal IEnumerable<string> Validate(string section)
+    {
+        // 0 keeps the engine's default; a negative value is a typo, not a wish for "no limit".
+        if (WallTimeMs < 0) yield return $"{section}.WallTimeMs must not be negative";
+        if (CpuTimeMs < 0) yield return $"{section}.CpuTimeMs must not be negative";
+        if (MemoryBytes != 0 && MemoryBytes < 4 * 1024 * 1024) yield return $"{section}.MemoryBytes must be at least 4194304 (4 MiB)";
+        if (Processes < 0) yield return $"{section}.Processes must not be negative";
+        if (OutputBytes < 0) yield return $"{section}.OutputBytes must not be negative";
+    }
 }

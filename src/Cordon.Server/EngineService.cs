@@ -18,6 +18,9 @@ public sealed class EngineService(IOptions<CordonServerOptions> options, ILogger
     /// <summary>The engine; available once the host has started.</summary>
     public CordonEngine Engine => _engine ?? throw new InvalidOperationException("The engine is not started.");
 
+    /// <summary>The engine, or null before the host started or after it stopped.</summary>
+    public CordonEngine? TryGetEngine() => Volatile.Read(ref _engine);
+
     /// <inheritdoc />
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -26,6 +29,8 @@ public sealed class EngineService(IOptions<CordonServerOptions> options, ILogger
         {
             AllowNetwork = o.AllowNetwork,
             Admission = o.Admission.ToOptions(),
+            WarmPool = o.WarmPool.ToOptions(),
+            RuntimesDirectory = string.IsNullOrEmpty(o.Runtimes) ? null : o.Runtimes,
         };
         engineOptions = engineOptions with
         {
@@ -41,6 +46,7 @@ public sealed class EngineService(IOptions<CordonServerOptions> options, ILogger
         WallTime = settings.WallTimeMs > 0 ? TimeSpan.FromMilliseconds(settings.WallTimeMs) : limits.WallTime,
         CpuTime = settings.CpuTimeMs > 0 ? TimeSpan.FromMilliseconds(settings.CpuTimeMs) : limits.CpuTime,
         MemoryBytes = settings.MemoryBytes > 0 ? settings.MemoryBytes : limits.MemoryBytes,
+        Processes = settings.Processes > 0 ? settings.Processes : limits.Processes,
         OutputBytes = settings.OutputBytes > 0 ? settings.OutputBytes : limits.OutputBytes,
     };
 

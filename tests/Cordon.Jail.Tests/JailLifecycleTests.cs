@@ -82,6 +82,23 @@ public sealed class JailLifecycleTests(JailHostFixture fixture) : IClassFixture<
         Assert.True(left.Count == 0, Describe(left));
     }
 
+    [Fact(Timeout = 60000)]
+    public async Task Launch_cancelled_before_the_jail_joined_its_cgroup_leaves_no_process()
+    {
+        // Cancelled right after the spawn, before bwrap's processes are in the cgroup (and perhaps before the
+        // sandbox armed --die-with-parent): the kill must reach them without the cgroup.
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        var uids = new HashSet<uint>();
+        for (var i = 0; i < 20; i++)
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fixture.Host.StartAsync(Spec("sleep 100"), cancelled.Token));
+        }
+        for (var uid = fixture.Host.Options.FirstUid; uid < fixture.Host.Options.FirstUid + 64; uid++) uids.Add(uid);
+        var left = uids.SelectMany(ProcessesOf).Where(p => File.ReadAllText($"/proc/{p}/cgroup").Contains("/" + fixture.Host.InstanceId + "/", StringComparison.Ordinal) || !File.ReadAllText($"/proc/{p}/cgroup").Contains("/cordon/", StringComparison.Ordinal)).ToList();
+        Assert.True(left.Count == 0, Describe(left));
+    }
+
     [Fact(Timeout = 30000)]
     public async Task Setup_failure_is_an_internal_error_not_the_programs_fault()
     {

@@ -121,8 +121,9 @@ public sealed class EnvironmentLeakTests(SecurityFixture fixture) : IClassFixtur
         // bwrap's options travel through a descriptor (--args): its command line names only the user's program.
         var lines = SecurityFixture.Lines(result);
         Assert.Equal(3, lines.Length);
-        Assert.Matches(@"^1 /usr/bin/bwrap --args \d+ -- python3 main\.py$", lines[0]);
-        Assert.Equal(["2 python3 main.py", "hostname cordon"], lines[1..]);
+        // Python runs through Cordon's launcher (cold and warm alike), which is a file of Cordon's, not of the host.
+        Assert.Matches(@"^1 /usr/bin/bwrap --args \d+ -- python3 /opt/cordon/kernels/python/launcher\.py$", lines[0]);
+        Assert.Equal(["2 python3 /opt/cordon/kernels/python/launcher.py", "hostname cordon"], lines[1..]);
     }
 }
 

@@ -9,6 +9,12 @@ namespace Cordon.Security.Tests;
 /// </summary>
 public static class HostInspector
 {
+    /// <summary>
+    /// Warm pools by instance id: their idle jails are alive on purpose, waiting for a request, and are not
+    /// leftovers of any run (the fixture registers its engine's pool here).
+    /// </summary>
+    public static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Cordon.Engine.WarmPool> Pools = new(StringComparer.Ordinal);
+
     /// <summary>One process seen in /proc.</summary>
     public sealed record HostProcess(int Pid, uint Uid, string State, string Command, string Cgroups)
     {
@@ -109,11 +115,13 @@ public static class HostInspector
         var deadline = DateTime.UtcNow + (patience ?? TimeSpan.FromSeconds(2));
         while (true)
         {
-            var processes = ProcessesOf(host);
-            var cgroups = JailCgroupsOf(host);
-            var directories = JailDirectoriesOf(host);
-            var mounts = MountsOf(host);
-            var live = host.LiveJails;
+            var idle = Pools.TryGetValue(host.InstanceId, out var pool) ? pool.IdleJailIds : [];
+            bool Idle(string text) => idle.Any(id => text.Contains(id, StringComparison.Ordinal));
+            var processes = ProcessesOf(host).Where(p => !Idle(p.Cgroups)).ToList();
+            var cgroups = JailCgroupsOf(host).Where(c => !Idle(c)).ToList();
+            var directories = JailDirectoriesOf(host).Where(d => !Idle(d)).ToList();
+            var mounts = MountsOf(host).Where(m => !Idle(m)).ToList();
+            var live = host.LiveJails - idle.Count;
             if (processes.Count + cgroups.Count + directories.Count + mounts.Count + live == 0) return;
             if (DateTime.UtcNow > deadline)
             {
