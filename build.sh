@@ -17,7 +17,7 @@ need_root() {
 
 setup() {
   need_root
-  local packages=(bubblewrap libseccomp2 libseccomp-dev util-linux python3 nodejs gcc libc6-dev bash hyperfine wrk perl g++ node-typescript php-cli ruby perl lua5.4 golang-go rustc default-jdk-headless sqlite3 gfortran fp-compiler gawk)
+  local packages=(bubblewrap libseccomp2 libseccomp-dev util-linux python3 nodejs gcc libc6-dev bash hyperfine wrk perl g++ node-typescript php-cli ruby perl lua5.4 golang-go rustc default-jdk-headless sqlite3 gfortran fp-compiler gawk python3-matplotlib)
   local missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -50,11 +50,7 @@ setup() {
 start() {
   setup
   cordon doctor
-  if cordon --help 2>/dev/null | grep -q '^ *serve'; then
-    exec cordon serve
-  fi
-  printf 'print("Hello from a Cordon jail")\n' > /tmp/cordon-hello.py
-  cordon run /tmp/cordon-hello.py
+  exec cordon serve
 }
 
 run_tests() {
