@@ -48,6 +48,9 @@ public sealed record CordonEngineOptions
 
     /// <summary>Most bytes of build artifacts handed from the compile stage to the run stage.</summary>
     public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>Sessions (stateful sandboxes).</summary>
+    public Sessions.SessionOptions Sessions { get; init; } = new();
 }
 
 /// <summary>
@@ -80,7 +83,11 @@ public sealed class CordonEngine : IAsyncDisposable
         Admission = new AdmissionController(options.Admission);
         Metrics = new CordonMetrics(() => Admission.Queued, () => Admission.Running, () => Host.LiveJails);
         _logger = loggerFactory.CreateLogger("Cordon.Engine");
+        Sessions = new Sessions.SessionManager(this, options.Sessions, loggerFactory.CreateLogger("Cordon.Sessions"));
     }
+
+    /// <summary>Stateful sessions.</summary>
+    public Sessions.SessionManager Sessions { get; }
 
     /// <summary>The kernels folder on the host.</summary>
     public string KernelsDirectory { get; }
@@ -108,7 +115,7 @@ public sealed class CordonEngine : IAsyncDisposable
     {
         options ??= new CordonEngineOptions();
         loggerFactory ??= NullLoggerFactory.Instance;
-        var problems = options.Admission.Validate().Concat(options.WarmPool.Validate()).ToList();
+        var problems = options.Admission.Validate().Concat(options.WarmPool.Validate()).Concat(options.Sessions.Validate()).ToList();
         if (problems.Count > 0) throw new CordonException(CordonErrorCode.InvalidRequest, "Invalid engine options", problems);
         var catalog = RuntimeCatalog.Load(RuntimeCatalog.LocateDirectory(options.RuntimesDirectory));
         var kernels = StageKernels(LocateKernels(options.KernelsDirectory, catalog.Directory), options.Jail.StateDirectory);
@@ -370,7 +377,7 @@ public sealed class CordonEngine : IAsyncDisposable
         return result;
     }
 
-    private JailSpec StageSpec(RuntimeManifest manifest, ImmutableArray<string> argv, JailLimits limits, bool network, ReadOnlyMemory<byte> stdin, string label) => new()
+    internal JailSpec StageSpec(RuntimeManifest manifest, ImmutableArray<string> argv, JailLimits limits, bool network, ReadOnlyMemory<byte> stdin, string label) => new()
     {
         // Every jail, cold or warm, compile or run, sees Cordon's launchers at the same place: no run can tell
         // from its mounts how it was started.
@@ -468,6 +475,7 @@ public sealed class CordonEngine : IAsyncDisposable
     /// <summary>Stops the jail host, killing every live jail.</summary>
     public async ValueTask DisposeAsync()
     {
+        await Sessions.DisposeAsync().ConfigureAwait(false);
         await Pool.DisposeAsync().ConfigureAwait(false);
         await Host.DisposeAsync().ConfigureAwait(false);
         Metrics.Dispose();

@@ -23,6 +23,10 @@ public enum CordonErrorCode
     SystemCallFailed,
     /// <summary>Admission control refused the work: too many running and queued; retry later.</summary>
     Overloaded,
+    /// <summary>The session does not exist (any more): deleted, expired, or never created.</summary>
+    SessionNotFound,
+    /// <summary>As many sessions as this Cordon allows are alive; delete one or retry later.</summary>
+    SessionLimitReached,
 }
 
 /// <summary>The one exception type Cordon throws for its own faults, with a stable <see cref="Code"/>.</summary>

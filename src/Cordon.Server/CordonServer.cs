@@ -313,7 +313,8 @@ public static class CordonServer
     {
         CordonErrorCode.InvalidRequest or CordonErrorCode.UnsafePath => StatusCodes.Status400BadRequest,
         CordonErrorCode.UnknownRuntime => StatusCodes.Status400BadRequest,
-        CordonErrorCode.Overloaded or CordonErrorCode.UidPoolExhausted => StatusCodes.Status429TooManyRequests,
+        CordonErrorCode.Overloaded or CordonErrorCode.UidPoolExhausted or CordonErrorCode.SessionLimitReached => StatusCodes.Status429TooManyRequests,
+        CordonErrorCode.SessionNotFound => StatusCodes.Status404NotFound,
         CordonErrorCode.HostUnsupported => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,
     };

@@ -159,7 +159,8 @@ public sealed record StageResponse(
     string? InternalMessage,
     UsageResponse Usage)
 {
-    internal static StageResponse? From(JailRunResult? stage)
+    /// <summary>Maps a stage's result; null stays null. The CLI's <c>--json</c> prints the same shape.</summary>
+    public static StageResponse? From(JailRunResult? stage)
     {
         if (stage is null) return null;
         var (stdout, stdoutEncoding) = Text(stage.Stdout.Span);

@@ -1,0 +1,296 @@
+# Cordon's Python session kernel. It runs inside a session's jail for the session's whole life.
+#
+# Two processes: this file starts as a small supervisor, which forks the kernel and keeps the session's pipes.
+#   fd 0 (stdin)  host -> supervisor: control lines ("int", "restart NONCE", "rm PATH", "mkdir PATH", JSON-quoted paths)
+#   fd 3          host -> kernel: requests, each a 4-byte big-endian length and UTF-8 JSON
+#   fd 4          kernel -> host: replies, framed the same way, one per request (and a hello per kernel start)
+#   fd 5          supervisor -> host: one line per control line ("ok" or "error MESSAGE")
+# The supervisor stays responsive while a cell runs, so the host can interrupt or replace a kernel that is stuck
+# without losing the jail (and with it the workspace). Before a new kernel starts, the supervisor writes the host's
+# nonce on fd 4: whatever the dead kernel left half-written there, the host skips up to the nonce.
+import os
+import signal
+import sys
+
+WORK = "/work"
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+# ---------------------------------------------------------------------------------------------------- kernel
+
+def _kernel(session_id, generation):
+    # Imported here, after the fork: the supervisor stays small, and everything below is the kernel's own.
+    import ast
+    import builtins
+    import importlib
+    import io
+    import json
+    import linecache
+    import time
+    import traceback
+
+    os.setsid()  # its own process group, so a restart takes the cell's children down with it
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.close(5)
+    # Cell code must not hand the protocol pipes to programs it starts.
+    os.set_inheritable(3, False)
+    os.set_inheritable(4, False)
+    sys.dont_write_bytecode = True  # a .pyc keyed on whole-second mtimes could hide a quick edit
+    sys.path[0] = WORK
+    sys.argv = [""]
+
+    main = type(sys)("__main__")
+    main.__builtins__ = builtins
+    sys.modules["__main__"] = main
+    namespace = main.__dict__
+
+    # The interrupt only counts while a cell runs; one that arrives late (the cell had just finished) is dropped.
+    running = [False]
+
+    def on_sigint(signum, frame):
+        if running[0]:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+
+    # Workspace modules seen so far: name -> (file, stat key) taken at the end of the cell that imported them.
+    seen = {}
+
+    def stat_key(path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def workspace_file(module):
+        path = getattr(module, "__file__", None)
+        if not isinstance(path, str) or not path.startswith(WORK + "/"):
+            return None
+        return path
+
+    def remember_modules():
+        for name, module in list(sys.modules.items()):
+            if name in seen or name == "__main__":
+                continue
+            path = workspace_file(module)
+            if path is not None:
+                seen[name] = (path, stat_key(path))
+
+    def drop_changed_modules():
+        stale = []
+        for name, (path, key) in list(seen.items()):
+            module = sys.modules.get(name)
+            if module is None or workspace_file(module) != path:
+                del seen[name]  # the cell removed or replaced it itself
+                continue
+            if stat_key(path) != key:
+                stale.append(name)
+        if not stale:
+            return []
+        # Children before parents, and only the changed ones: the rest of the interpreter stays as it is.
+        stale.sort(key=lambda n: (-n.count("."), n))
+        for name in stale:
+            module = sys.modules.pop(name, None)
+            del seen[name]
+            parent, _, child = name.rpartition(".")
+            # `from pkg import sub` takes the parent's attribute when there is one: drop that link too.
+            if parent and parent in sys.modules and getattr(sys.modules[parent], child, None) is module:
+                try:
+                    delattr(sys.modules[parent], child)
+                except AttributeError:
+                    pass
+        importlib.invalidate_caches()
+        return stale
+
+    class Capture(io.TextIOBase):
+        def __init__(self, limit):
+            self.parts = []
+            self.size = 0
+            self.limit = limit
+            self.truncated = False
+
+        def writable(self):
+            return True
+
+        def write(self, text):
+            if not isinstance(text, str):
+                raise TypeError("write() argument must be str, not " + type(text).__name__)
+            room = self.limit - self.size
+            if len(text) > room:
+                self.truncated = True
+                text = text[:max(room, 0)]
+            self.parts.append(text)
+            self.size += len(text)
+            return len(text)
+
+        @property
+        def encoding(self):
+            return "utf-8"
+
+        def value(self):
+            return "".join(self.parts)
+
+    def format_error(error, filename):
+        tb = error.__traceback__
+        # The kernel's own frames are not the user's business: start at the cell.
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        lines = traceback.format_exception(type(error), error, tb)
+        return {"type": type(error).__name__, "message": str(error), "traceback": "".join(lines)}
+
+    def run_cell(request):
+        cell = request["cell"]
+        code = request["code"]
+        limit = request.get("max_output", 1 << 20)
+        filename = "<cordon session=%s cell=%d>" % (session_id, cell)
+        # Tracebacks show the cell's own lines.
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        reloaded = drop_changed_modules()
+        out, err = Capture(limit), Capture(limit)
+        saved = sys.stdout, sys.stderr
+        value = None
+        error = None
+        started = time.perf_counter()
+        try:
+            sys.stdout, sys.stderr = out, err
+            try:
+                tree = ast.parse(code, filename, "exec")
+                tail = None
+                if tree.body and isinstance(tree.body[-1], ast.Expr):
+                    tail = ast.Expression(tree.body.pop().value)
+                body = compile(tree, filename, "exec")
+                tail_code = compile(tail, filename, "eval") if tail is not None else None
+                running[0] = True
+                try:
+                    exec(body, namespace)
+                    if tail_code is not None:
+                        result = eval(tail_code, namespace)
+                        if result is not None:
+                            builtins._ = result
+                            value = repr(result)
+                finally:
+                    running[0] = False
+            except BaseException as e:  # noqa: B902 - a cell's SystemExit or KeyboardInterrupt is its result too
+                error = format_error(e, filename)
+        finally:
+            sys.stdout, sys.stderr = saved
+            remember_modules()
+        return {
+            "stdout": out.value(),
+            "stderr": err.value(),
+            "truncated": out.truncated or err.truncated,
+            "value": value,
+            "error": error,
+            "duration_ms": (time.perf_counter() - started) * 1000.0,
+            "reloaded": reloaded,
+        }
+
+    def read_exact(n):
+        chunks = []
+        while n:
+            chunk = os.read(3, n)
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def send(obj):
+        body = json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        _write_all(4, len(body).to_bytes(4, "big") + body)
+
+    send({"id": 0, "hello": generation, "pid": os.getpid()})
+    while True:
+        header = read_exact(4)
+        if header is None:
+            os._exit(0)
+        request = json.loads(read_exact(int.from_bytes(header, "big")))
+        op = request.get("op")
+        if op == "exec":
+            reply = run_cell(request)
+        else:
+            reply = {}
+        reply["id"] = request["id"]
+        send(reply)
+
+
+# ---------------------------------------------------------------------------------------------------- supervisor
+
+def _supervise(session_id):
+    generation = 0
+
+    def start():
+        nonlocal generation
+        generation += 1
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _kernel(session_id, generation)
+            finally:
+                os._exit(1)
+        return pid
+
+    def stop(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+    def workspace_path(raw):
+        import json
+        path = json.loads(raw)
+        if not isinstance(path, str) or path.startswith("/") or ".." in path.split("/"):
+            raise ValueError("invalid path")
+        return os.path.join(WORK, path)
+
+    # The supervisor reaps nothing else; a kernel that died on its own is reaped on the next restart.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    kernel = start()
+    buffer = b""
+    while True:
+        chunk = os.read(0, 65536)
+        if not chunk:
+            break  # the host is gone: so is the session
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            command, _, argument = line.decode("utf-8", "replace").partition(" ")
+            answer = "ok"
+            try:
+                if command == "int":
+                    os.kill(kernel, signal.SIGINT)
+                elif command == "restart":
+                    stop(kernel)
+                    _write_all(4, argument.encode("ascii"))
+                    kernel = start()
+                elif command == "rm":
+                    path = workspace_path(argument)
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        os.rmdir(path)
+                    else:
+                        os.unlink(path)
+                elif command == "mkdir":
+                    os.makedirs(workspace_path(argument), exist_ok=True)
+                else:
+                    answer = "error unknown command"
+            except (OSError, ValueError) as e:
+                answer = "error " + (e.strerror if isinstance(e, OSError) and e.strerror else str(e))
+            _write_all(5, (answer.replace("\n", " ") + "\n").encode("utf-8"))
+    stop(kernel)
+
+
+if __name__ == "__main__":
+    _supervise(sys.argv[1] if len(sys.argv) > 1 else "?")

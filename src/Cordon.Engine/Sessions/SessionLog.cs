@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+
+namespace Cordon.Engine;
+
+/// <summary>Log events of sessions; each names the session.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(2101, LogLevel.Information, "Session {SessionId}: created (uid {Uid})")]
+    public static partial void SessionCreated(ILogger logger, string sessionId, uint uid);
+
+    [LoggerMessage(2102, LogLevel.Information, "Session {SessionId}: deleted")]
+    public static partial void SessionDeleted(ILogger logger, string sessionId);
+
+    [LoggerMessage(2103, LogLevel.Information, "Session {SessionId}: idle timeout or lifetime reached; closing")]
+    public static partial void SessionExpired(ILogger logger, string sessionId);
+
+    [LoggerMessage(2104, LogLevel.Debug, "Session {SessionId}: closed; nothing of it is left")]
+    public static partial void SessionClosed(ILogger logger, string sessionId);
+
+    [LoggerMessage(2105, LogLevel.Information, "Session {SessionId}: cell {Cell} timed out; interrupting")]
+    public static partial void CellInterrupted(ILogger logger, string sessionId, int cell);
+
+    [LoggerMessage(2106, LogLevel.Warning, "Session {SessionId}: kernel restarted")]
+    public static partial void KernelRestarted(ILogger logger, string sessionId);
+}

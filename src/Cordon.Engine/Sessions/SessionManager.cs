@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Security.Cryptography;
+using Cordon.Jail;
+using Microsoft.Extensions.Logging;
+
+namespace Cordon.Engine.Sessions;
+
+/// <summary>
+/// The engine's sessions: creates, finds, lists and deletes them, and closes those past their idle timeout or
+/// lifetime. Thread-safe; owned and disposed by <see cref="CordonEngine"/>.
+/// </summary>
+public sealed class SessionManager : IAsyncDisposable
+{
+    /// <summary>Where the session kernel appears inside its jail.</summary>
+    public const string PythonKernelPath = CordonEngine.KernelsMountPoint + "/python/session_kernel.py";
+
+    private readonly CordonEngine _engine;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _clock;
+    private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<Task, bool> _closing = new();
+    private readonly ITimer _reaper;
+    private int _reserved;
+    private int _disposed;
+
+    internal SessionManager(CordonEngine engine, SessionOptions options, ILogger logger)
+    {
+        _engine = engine;
+        Options = options;
+        _logger = logger;
+        _clock = options.TimeProvider ?? engine.Options.Jail.TimeProvider;
+        _reaper = _clock.CreateTimer(_ => Reap(), null, options.ReaperInterval, options.ReaperInterval);
+    }
+
+    /// <summary>The settings.</summary>
+    public SessionOptions Options { get; }
+
+    /// <summary>Sessions alive now.</summary>
+    public int Count => _sessions.Count;
+
+    /// <summary>
+    /// Creates a session: a new jail running the requested kernels. Throws <see cref="CordonErrorCode.SessionLimitReached"/>
+    /// when <see cref="SessionOptions.MaxSessions"/> are alive, <see cref="CordonErrorCode.InvalidRequest"/> for a bad request.
+    /// </summary>
+    public async Task<Session> CreateAsync(SessionRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var errors = request.Validate().ToList();
+        if (request.Network && !_engine.Options.AllowNetwork)
+            errors.Add("network access is turned off by this Cordon's policy (CordonEngineOptions.AllowNetwork)");
+        var limits = request.Limits?.ApplyTo(Options.Limits) ?? Options.Limits;
+        errors.AddRange(limits.Validate());
+        if (errors.Count > 0) throw new CordonException(CordonErrorCode.InvalidRequest, "Invalid session request", errors);
+        var runtime = await _engine.ResolveAsync("python", null, cancellationToken).ConfigureAwait(false);
+
+        // Reserved before the jail starts, so concurrent creations cannot overshoot the maximum.
+        if (Interlocked.Increment(ref _reserved) > Options.MaxSessions)
+        {
+            Interlocked.Decrement(ref _reserved);
+            throw new CordonException(CordonErrorCode.SessionLimitReached,
+                $"{Options.MaxSessions} sessions are alive, the most this Cordon allows; delete one or retry later.");
+        }
+        try
+        {
+            var id = "s" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+            var spec = _engine.StageSpec(runtime.Manifest, ["python3", PythonKernelPath, id], limits with { WallTime = null, CpuTime = null },
+                request.Network, ReadOnlyMemory<byte>.Empty, "session/" + id) with
+            {
+                CaptureOutput = false,
+                ExtraPipes = [JailPipeDirection.IntoJail, JailPipeDirection.OutOfJail, JailPipeDirection.OutOfJail],
+            };
+            var session = await Session.StartAsync(id, _engine.Host, spec, request, Options, _clock, _logger, cancellationToken).ConfigureAwait(false);
+            _sessions[id] = session;
+            Log.SessionCreated(_logger, id, session.HostUid);
+            return session;
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _reserved);
+            throw;
+        }
+    }
+
+    /// <summary>The live session with this id; <see cref="CordonErrorCode.SessionNotFound"/> otherwise.</summary>
+    public Session Get(string id)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        if (_sessions.TryGetValue(id, out var session) && !session.IsClosed && !IsExpired(session, _clock.GetUtcNow())) return session;
+        throw NotFound(id);
+    }
+
+    /// <summary>Snapshots of the live sessions.</summary>
+    public IReadOnlyList<SessionInfo> List() =>
+        [.. _sessions.Values.Where(s => !s.IsClosed).Select(s => s.Describe()).OrderBy(s => s.CreatedAt)];
+
+    /// <summary>Deletes a session: returns when nothing of it is left. <see cref="CordonErrorCode.SessionNotFound"/> for an unknown id.</summary>
+    public async Task DeleteAsync(string id)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        if (!_sessions.TryRemove(id, out var session)) throw NotFound(id);
+        Log.SessionDeleted(_logger, id);
+        await CloseAsync(session).ConfigureAwait(false);
+    }
+
+    internal static CordonException NotFound(string id) =>
+        new(CordonErrorCode.SessionNotFound, $"Session '{JailFiles.Printable(id)}': session not found or expired.");
+
+    private bool IsExpired(Session session, DateTimeOffset now) =>
+        now - session.CreatedAt >= session.MaxLifetime || (!session.IsBusy && now - session.LastUsedAt >= session.IdleTimeout);
+
+    private void Reap()
+    {
+        var now = _clock.GetUtcNow();
+        foreach (var (id, session) in _sessions)
+        {
+            if (!session.IsClosed && !IsExpired(session, now)) continue;
+            if (!_sessions.TryRemove(id, out _)) continue;
+            Log.SessionExpired(_logger, id);
+            var task = CloseAsync(session);
+            _closing[task] = true;
+            _ = task.ContinueWith(t => _closing.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    private async Task CloseAsync(Session session)
+    {
+        try
+        {
+            await session.CloseAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _reserved);
+        }
+    }
+
+    /// <summary>Stops the reaper and closes every session.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _reaper.DisposeAsync().ConfigureAwait(false);
+        var closing = _sessions.Keys.Select(id => _sessions.TryRemove(id, out var s) ? CloseAsync(s) : Task.CompletedTask).ToList();
+        closing.AddRange(_closing.Keys);
+        await Task.WhenAll(closing).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,164 @@
+using System.Collections.Immutable;
+using Cordon.Jail;
+
+namespace Cordon.Engine.Sessions;
+
+/// <summary>Engine-wide settings of sessions.</summary>
+public sealed record SessionOptions
+{
+    /// <summary>Most sessions alive at once; one more is refused with <see cref="CordonErrorCode.SessionLimitReached"/>.</summary>
+    public int MaxSessions { get; init; } = 64;
+
+    /// <summary>A session unused for this long is closed by the reaper, unless its request says otherwise.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>A session older than this is closed by the reaper, unless its request asks for less.</summary>
+    public TimeSpan MaxLifetime { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>How often the reaper looks for idle and expired sessions.</summary>
+    public TimeSpan ReaperInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Limits of a session's jail before the request's overrides; wall and CPU time are never set (it lives on).</summary>
+    public JailLimits Limits { get; init; } = JailLimits.Default with
+    {
+        WallTime = null,
+        CpuTime = null,
+        MemoryBytes = 512L * 1024 * 1024,
+        WorkDirBytes = 256L * 1024 * 1024,
+    };
+
+    /// <summary>A cell's timeout when its request sets none.</summary>
+    public TimeSpan CellTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an interrupted cell gets to stop before its kernel is replaced.</summary>
+    public TimeSpan InterruptGrace { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long a kernel may take to start (or restart) and say hello.</summary>
+    public TimeSpan KernelStartTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Largest file moved in or out through the file API.</summary>
+    public long MaxFileBytes { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>The clock of idle timeouts and lifetimes (tests pass a fake one); null for the jail host's.</summary>
+    public TimeProvider? TimeProvider { get; init; }
+
+    /// <summary>Returns every problem with these options; empty when they are usable.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (MaxSessions < 1) errors.Add("sessions: at most must be at least 1");
+        if (IdleTimeout <= TimeSpan.Zero) errors.Add("sessions: idle timeout must be positive");
+        if (MaxLifetime <= TimeSpan.Zero) errors.Add("sessions: maximum lifetime must be positive");
+        if (ReaperInterval <= TimeSpan.Zero) errors.Add("sessions: reaper interval must be positive");
+        if (CellTimeout <= TimeSpan.Zero) errors.Add("sessions: cell timeout must be positive");
+        if (InterruptGrace <= TimeSpan.Zero) errors.Add("sessions: interrupt grace must be positive");
+        if (MaxFileBytes < 0) errors.Add("sessions: file size must not be negative");
+        errors.AddRange(Limits.Validate().Select(e => "sessions: " + e));
+        return errors;
+    }
+}
+
+/// <summary>What a new session asks for.</summary>
+public sealed record SessionRequest
+{
+    /// <summary>The kernels wanted; only <c>python</c> so far.</summary>
+    public ImmutableArray<string> Languages { get; init; } = ["python"];
+
+    /// <summary>Memory, CPU cores, processes and work-directory size on top of <see cref="SessionOptions.Limits"/>; wall and CPU time are refused.</summary>
+    public LimitOverrides? Limits { get; init; }
+
+    /// <summary>Idle timeout; null for the engine's default.</summary>
+    public TimeSpan? IdleTimeout { get; init; }
+
+    /// <summary>Maximum lifetime; null for the engine's default, which is also the most a request can get.</summary>
+    public TimeSpan? MaxLifetime { get; init; }
+
+    /// <summary>Network access (only where the engine allows it).</summary>
+    public bool Network { get; init; }
+
+    /// <summary>Free-form labels, kept with the session and listed with it.</summary>
+    public ImmutableDictionary<string, string> Labels { get; init; } = ImmutableDictionary<string, string>.Empty;
+
+    /// <summary>Returns every problem with this request; empty when it can be served.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (Languages.IsDefaultOrEmpty) errors.Add("at least one language is required");
+        else
+        {
+            foreach (var language in Languages.Where(l => !string.Equals(l, "python", StringComparison.OrdinalIgnoreCase)))
+                errors.Add($"language '{JailFiles.Printable(language)}' has no session kernel (python only)");
+        }
+        if (Limits is { WallTimeMs: not null } or { CpuTimeMs: not null })
+            errors.Add("a session has no wall or CPU time limit; give each cell a timeout instead");
+        if (IdleTimeout is { } idle && idle <= TimeSpan.Zero) errors.Add("idle timeout must be positive");
+        if (MaxLifetime is { } life && life <= TimeSpan.Zero) errors.Add("maximum lifetime must be positive");
+        if (Labels.Count > 32 || Labels.Any(l => l.Key.Length is 0 or > 64 || l.Value.Length > 256))
+            errors.Add("at most 32 labels, names of 1 to 64 characters and values of at most 256");
+        return errors;
+    }
+}
+
+/// <summary>One cell to run in a session.</summary>
+public sealed record CellRequest
+{
+    /// <summary>The cell's source.</summary>
+    public required string Code { get; init; }
+
+    /// <summary>The kernel to run it in.</summary>
+    public string Language { get; init; } = "python";
+
+    /// <summary>After this the cell is interrupted; null for <see cref="SessionOptions.CellTimeout"/>.</summary>
+    public TimeSpan? Timeout { get; init; }
+}
+
+/// <summary>An exception a cell raised, as the interpreter reports it (a result, not a fault of Cordon).</summary>
+/// <param name="Type">The exception's type name (<c>ZeroDivisionError</c>).</param>
+/// <param name="Message">Its message.</param>
+/// <param name="Traceback">The traceback text; frames of the cell name it <c>&lt;cordon session=ID cell=N&gt;</c>.</param>
+public sealed record CellError(string Type, string Message, string Traceback);
+
+/// <summary>What a cell did.</summary>
+public sealed record CellResult
+{
+    /// <summary>The cell's number in its session, from 1.</summary>
+    public required int Cell { get; init; }
+
+    /// <summary>What the cell printed to <c>sys.stdout</c>.</summary>
+    public string Stdout { get; init; } = "";
+
+    /// <summary>What the cell printed to <c>sys.stderr</c>.</summary>
+    public string Stderr { get; init; } = "";
+
+    /// <summary>True when output beyond the session's output limit was dropped.</summary>
+    public bool OutputTruncated { get; init; }
+
+    /// <summary>The trailing expression's repr, as the REPL shows it; null when there is none or it is None.</summary>
+    public string? Value { get; init; }
+
+    /// <summary>The exception the cell ended with, if any (an interrupted cell ends with <c>KeyboardInterrupt</c>).</summary>
+    public CellError? Error { get; init; }
+
+    /// <summary>True when the cell hit its timeout.</summary>
+    public bool TimedOut { get; init; }
+
+    /// <summary>True when the kernel did not stop after the interrupt and was replaced: the namespace is empty again.</summary>
+    public bool KernelRestarted { get; init; }
+
+    /// <summary>Workspace modules dropped before the cell because their files changed, in the order they were dropped.</summary>
+    public ImmutableArray<string> Reloaded { get; init; } = [];
+
+    /// <summary>Time the cell ran, from the host's view.</summary>
+    public TimeSpan Duration { get; init; }
+}
+
+/// <summary>A snapshot of a session for listings.</summary>
+/// <param name="Id">The session id.</param>
+/// <param name="Languages">Its kernels.</param>
+/// <param name="Labels">Its labels.</param>
+/// <param name="CreatedAt">When it was created.</param>
+/// <param name="LastUsedAt">When it was last used.</param>
+/// <param name="ExpiresAt">When it ends at the latest (idle timeout or lifetime, whichever comes first).</param>
+/// <param name="Cells">Cells run so far.</param>
+public sealed record SessionInfo(string Id, ImmutableArray<string> Languages, ImmutableDictionary<string, string> Labels,
+    DateTimeOffset CreatedAt, DateTimeOffset LastUsedAt, DateTimeOffset ExpiresAt, int Cells);

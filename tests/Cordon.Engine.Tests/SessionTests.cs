@@ -1,0 +1,324 @@
+using System.Text;
+using Cordon.Engine;
+using Cordon.Engine.Sessions;
+using Cordon.Jail;
+
+namespace Cordon.Engine.Tests;
+
+/// <summary>One engine with short session timeouts, shared by the session tests.</summary>
+public sealed class SessionFixture : IAsyncLifetime
+{
+    public CordonEngine Engine { get; private set; } = null!;
+
+    public Task InitializeAsync()
+    {
+        Engine = CordonEngine.Create(new CordonEngineOptions
+        {
+            Sessions = new SessionOptions { MaxSessions = 40, ReaperInterval = TimeSpan.FromMilliseconds(100), InterruptGrace = TimeSpan.FromSeconds(1) },
+        });
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await Engine.DisposeAsync();
+}
+
+public sealed class SessionTests(SessionFixture fixture) : IClassFixture<SessionFixture>
+{
+    private SessionManager Sessions => fixture.Engine.Sessions;
+
+    private static Task<CellResult> Run(Session session, string code, double timeoutSeconds = 20) =>
+        session.RunCellAsync(new CellRequest { Code = code, Timeout = TimeSpan.FromSeconds(timeoutSeconds) });
+
+    private static void Write(Session session, string path, string text) => session.WriteFile(path, Encoding.UTF8.GetBytes(text));
+
+    [Fact(Timeout = 60000)]
+    public async Task State_persists_and_each_cell_reports_its_own_output_and_value()
+    {
+        var session = await Sessions.CreateAsync(new SessionRequest());
+        try
+        {
+            var first = await Run(session, "x = 1\nprint('out', x)\nimport sys\nprint('err', file=sys.stderr)");
+            Assert.Null(first.Error);
+            Assert.Equal("out 1\n", first.Stdout);
+            Assert.Equal("err\n", first.Stderr);
+            Assert.Null(first.Value);
+            var second = await Run(session, "print('again')\nx + 1");
+            Assert.Equal("2", second.Value);
+            Assert.Equal("again\n", second.Stdout);
+            Assert.Equal("", second.Stderr);
+            Assert.Equal("'text'", (await Run(session, "'text'")).Value);
+            Assert.Null((await Run(session, "None")).Value);
+            Assert.Equal(5, (await Run(session, "_")).Cell);
+        }
+        finally
+        {
+            await Sessions.DeleteAsync(session.Id);
+        }
+    }
+
+    [Fact(Timeout = 60000)]
+    public async Task A_traceback_names_the_session_and_cell_and_points_into_it()
+    {
+        var session = await Sessions.CreateAsync(new SessionRequest());
+        try
+        {
+            await Run(session, "def f():\n    return 1 / 0");
+            var result = await Run(session, "a = 1\nf()");
+            Assert.NotNull(result.Error);
+            Assert.Equal("ZeroDivisionError", result.Error.Type);
+            Assert.Contains($"File \"<cordon session={session.Id} cell=2>\", line 2", result.Error.Traceback, StringComparison.Ordinal);
+            Assert.Contains($"File \"<cordon session={session.Id} cell=1>\", line 2, in f", result.Error.Traceback, StringComparison.Ordinal);
+            Assert.Contains("return 1 / 0", result.Error.Traceback, StringComparison.Ordinal);
+            Assert.DoesNotContain("session_kernel", result.Error.Traceback, StringComparison.Ordinal);
+            var syntax = await Run(session, "x = (");
+            Assert.Equal("SyntaxError", syntax.Error!.Type);
+            Assert.Equal("2", (await Run(session, "1 + 1")).Value);
+        }
+        finally
+        {
+            await Sessions.DeleteAsync(session.Id);
+        }
+    }
+
+    [Fact(Timeout = 90000)]
+    public async Task Two_sessions_import_their_own_modules_of_the_same_names_concurrently()
+    {
+        var sessions = await Task.WhenAll(Sessions.CreateAsync(new SessionRequest()), Sessions.CreateAsync(new SessionRequest()));
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                Write(sessions[i], "helpers.py", $"WHO = 'helpers-{i}'\n");
+                Write(sessions[i], "pkg/__init__.py", $"NAME = 'pkg-{i}'\n");
+                Write(sessions[i], "pkg/sub.py", $"VALUE = {i * 100}\n");
+            }
+            var results = await Task.WhenAll(sessions.Select(s =>
+                Run(s, "import helpers, pkg.sub\n(helpers.WHO, pkg.NAME, pkg.sub.VALUE, helpers.__file__)")));
+            Assert.Equal("('helpers-0', 'pkg-0', 0, '/work/helpers.py')", results[0].Value);
+            Assert.Equal("('helpers-1', 'pkg-1', 100, '/work/helpers.py')", results[1].Value);
+        }
+        finally
+        {
+            await Task.WhenAll(sessions.Select(s => Sessions.DeleteAsync(s.Id)));
+        }
+    }
+
+    [Fact(Timeout = 60000)]
+    public async Task A_changed_workspace_module_is_reloaded_and_nothing_else_is_touched()
+    {
+        var session = await Sessions.CreateAsync(new SessionRequest());
+        try
+        {
+            Write(session, "helpers.py", "VALUE = 1\n");
+            Write(session, "pkg/__init__.py", "NAME = 'a'\n");
+            Write(session, "pkg/sub.py", "VALUE = 10\n");
+            Write(session, "stable.py", "import random\nTOKEN = random.random()\n");
+            var first = await Run(session, "import json, helpers, pkg.sub, stable\nids = (id(json), id(stable))\n(helpers.VALUE, pkg.sub.VALUE)");
+            Assert.Null(first.Error);
+            Assert.Equal("(1, 10)", first.Value);
+
+            Write(session, "helpers.py", "VALUE = 2\n");
+            var second = await Run(session, "import json, helpers, stable\n(helpers.VALUE, (id(json), id(stable)) == ids)");
+            Assert.Equal("(2, True)", second.Value);
+            Assert.Equal(new[] { "helpers" }, second.Reloaded.ToArray());
+
+            Write(session, "pkg/sub.py", "VALUE = 20\n");
+            Write(session, "pkg/__init__.py", "NAME = 'b'\n");
+            var third = await Run(session, "from pkg import sub\nimport pkg\n(pkg.NAME, sub.VALUE, id(stable) == ids[1])");
+            Assert.Equal("('b', 20, True)", third.Value);
+            Assert.Equal(new[] { "pkg.sub", "pkg" }, third.Reloaded.ToArray());
+
+            // Only the child changed: the parent stays, and `from pkg import sub` still sees the new child.
+            Write(session, "pkg/sub.py", "VALUE = 30\n");
+            var fourth = await Run(session, "parent = id(pkg)\nfrom pkg import sub\nimport pkg\n(sub.VALUE, id(pkg) == parent)");
+            Assert.Equal("(30, True)", fourth.Value);
+            Assert.Equal(new[] { "pkg.sub" }, fourth.Reloaded.ToArray());
+
+            Assert.Empty((await Run(session, "1")).Reloaded);
+        }
+        finally
+        {
+            await Sessions.DeleteAsync(session.Id);
+        }
+    }
+
+    [Fact(Timeout = 60000)]
+    public async Task A_cell_past_its_timeout_is_interrupted_and_the_session_lives_on()
+    {
+        var session = await Sessions.CreateAsync(new SessionRequest());
+        try
+        {
+            await Run(session, "kept = 41");
+            var result = await Run(session, "while True: pass", timeoutSeconds: 0.5);
+            Assert.True(result.TimedOut);
+            Assert.False(result.KernelRestarted);
+            Assert.Equal("KeyboardInterrupt", result.Error?.Type);
+            Assert.Contains($"<cordon session={session.Id} cell=2>", result.Error!.Traceback, StringComparison.Ordinal);
+            Assert.Equal("42", (await Run(session, "kept + 1")).Value);
+            Assert.Equal("2", (await Run(session, "1+1")).Value);
+        }
+        finally
+        {
+            await Sessions.DeleteAsync(session.Id);
+        }
+    }
+
+    [Fact(Timeout = 60000)]
+    public async Task A_cell_that_ignores_the_interrupt_gets_a_new_kernel_and_the_workspace_stays()
+    {
+        var session = await Sessions.CreateAsync(new SessionRequest());
+        try
+        {
+            Write(session, "data.txt", "kept");
+            await Run(session, "lost = 1");
+            var result = await Run(session, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass", timeoutSeconds: 0.5);
+            Assert.True(result.TimedOut);
+            Assert.True(result.KernelRestarted, result.Error?.Traceback);
+            Assert.Equal("NameError", (await Run(session, "lost")).Error?.Type);
+            Assert.Equal("'kept'", (await Run(session, "open('data.txt').read()")).Value);
+            await session.RestartKernelAsync();
+            Assert.Equal("2", (await Run(session, "1+1")).Value);
+        }
+        finally
+        {
+            await Sessions.DeleteAsync(session.Id);
+        }
+    }
+
+    [Fact(Timeout = 60000)]
+    public async Task Files_can_be_written_read_listed_made_and_deleted()
+    {
+        var session = await Sessions.CreateAsync(new SessionRequest());
+        try
+        {
+            session.WriteFile("a/b.bin", new byte[] { 0, 1, 2, 255 });
+            Assert.Equal(new byte[] { 0, 1, 2, 255 }, session.ReadFile("a/b.bin"));
+            await session.MakeDirectoryAsync("made/deep");
+            await Run(session, "import os\nos.symlink('/etc/passwd', 'link')\nopen('made/deep/x.txt', 'w').write('hi')");
+            Assert.Equal(["a/b.bin", "made/deep/x.txt"], session.ListFiles());
+            Assert.Equal(CordonErrorCode.UnsafePath, Assert.Throws<CordonException>(() => session.ReadFile("link")).Code);
+            await session.DeleteFileAsync("a/b.bin");
+            await session.DeleteFileAsync("link");
+            Assert.Equal(["made/deep/x.txt"], session.ListFiles());
+            Assert.Equal(CordonErrorCode.UnsafePath, (await Assert.ThrowsAsync<CordonException>(() => session.DeleteFileAsync("../x"))).Code);
+            Assert.Equal(CordonErrorCode.UnsafePath, (await Assert.ThrowsAsync<CordonException>(() => session.DeleteFileAsync("missing"))).Code);
+        }
+        finally
+        {
+            await Sessions.DeleteAsync(session.Id);
+        }
+    }
+
+    [Fact(Timeout = 60000)]
+    public async Task After_delete_nothing_is_left_and_the_id_is_not_found()
+    {
+        var session = await Sessions.CreateAsync(new SessionRequest());
+        // A child process hung in an endless loop must go too.
+        await Run(session, "import subprocess\np = subprocess.Popen(['python3', '-c', 'while True: pass'])");
+        var uid = session.HostUid;
+        var work = session.WorkDirectory;
+        Assert.True(Directory.Exists(work));
+        Assert.NotEmpty(ProcessesOf(uid));
+        await Sessions.DeleteAsync(session.Id);
+
+        Assert.Empty(ProcessesOf(uid));
+        Assert.False(Directory.Exists(work));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(work)));
+        Assert.Empty(CgroupsNamed(Path.GetFileName(Path.GetDirectoryName(work)!)));
+        Assert.DoesNotContain(Sessions.List(), s => s.Id == session.Id);
+        Assert.Equal(CordonErrorCode.SessionNotFound, Assert.Throws<CordonException>(() => Sessions.Get(session.Id)).Code);
+        Assert.Equal(CordonErrorCode.SessionNotFound, (await Assert.ThrowsAsync<CordonException>(() => Sessions.DeleteAsync(session.Id))).Code);
+        var late = await Assert.ThrowsAsync<CordonException>(() => Run(session, "1"));
+        Assert.Equal(CordonErrorCode.SessionNotFound, late.Code);
+        Assert.Contains("session not found or expired", late.Message, StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = 60000)]
+    public async Task An_idle_session_is_reaped()
+    {
+        var session = await Sessions.CreateAsync(new SessionRequest { IdleTimeout = TimeSpan.FromMilliseconds(1500), Labels = System.Collections.Immutable.ImmutableDictionary<string, string>.Empty.Add("who", "idle-test") });
+        Assert.Equal("2", (await Run(session, "1+1")).Value);
+        Assert.Contains(Sessions.List(), s => s.Id == session.Id && s.Labels["who"] == "idle-test");
+        var uid = session.HostUid;
+        var work = session.WorkDirectory;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Sessions.List().Any(s => s.Id == session.Id) && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Equal(CordonErrorCode.SessionNotFound, Assert.Throws<CordonException>(() => Sessions.Get(session.Id)).Code);
+        while ((Directory.Exists(work) || ProcessesOf(uid).Count > 0) && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.False(Directory.Exists(work));
+        Assert.Empty(ProcessesOf(uid));
+    }
+
+    [Fact(Timeout = 60000)]
+    public async Task More_than_the_maximum_is_refused_clearly()
+    {
+        await using var engine = CordonEngine.Create(new CordonEngineOptions { Sessions = new SessionOptions { MaxSessions = 2 } });
+        var a = await engine.Sessions.CreateAsync(new SessionRequest());
+        await engine.Sessions.CreateAsync(new SessionRequest());
+        var error = await Assert.ThrowsAsync<CordonException>(() => engine.Sessions.CreateAsync(new SessionRequest()));
+        Assert.Equal(CordonErrorCode.SessionLimitReached, error.Code);
+        Assert.Contains("2 sessions", error.Message, StringComparison.Ordinal);
+        await engine.Sessions.DeleteAsync(a.Id);
+        var c = await engine.Sessions.CreateAsync(new SessionRequest());
+        Assert.Equal("2", (await Run(c, "1+1")).Value);
+    }
+
+    [Fact(Timeout = 60000)]
+    public async Task Invalid_requests_are_refused_with_every_problem()
+    {
+        var error = await Assert.ThrowsAsync<CordonException>(() => Sessions.CreateAsync(new SessionRequest
+        {
+            Languages = ["cobol"],
+            Limits = new LimitOverrides { WallTimeMs = 10 },
+            Network = true,
+        }));
+        Assert.Equal(CordonErrorCode.InvalidRequest, error.Code);
+        Assert.Equal(3, error.Errors.Count);
+    }
+
+    [Fact(Timeout = 120000)]
+    public async Task Twenty_sessions_run_concurrently_without_cross_talk()
+    {
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
+        {
+            var session = await Sessions.CreateAsync(new SessionRequest());
+            try
+            {
+                Write(session, "mine.py", $"N = {i}\n");
+                await Run(session, "import mine\nacc = mine.N");
+                Write(session, "mine.py", $"N = {i * 1000}\n");
+                var result = await Run(session, "import mine\n(acc, mine.N)");
+                Assert.Equal($"({i}, {i * 1000})", result.Value);
+            }
+            finally
+            {
+                await Sessions.DeleteAsync(session.Id);
+            }
+        }));
+    }
+
+    private static List<int> ProcessesOf(uint uid)
+    {
+        var found = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            try
+            {
+                var line = File.ReadLines(Path.Combine(dir, "status")).FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+                if (line is not null && uint.Parse(line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1]) == uid) found.Add(pid);
+            }
+            catch (IOException)
+            {
+                // Gone meanwhile.
+            }
+        }
+        return found;
+    }
+
+    private static List<string> CgroupsNamed(string jailId)
+    {
+        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, MaxRecursionDepth = 8 };
+        return [.. Directory.EnumerateDirectories("/sys/fs/cgroup", "*" + jailId + "*", options)];
+    }
+}
