@@ -17,7 +17,7 @@ need_root() {
 
 setup() {
   need_root
-  local packages=(bubblewrap libseccomp2 libseccomp-dev util-linux python3 nodejs gcc libc6-dev bash hyperfine wrk perl g++ node-typescript php-cli ruby perl lua5.4 golang-go rustc default-jdk-headless sqlite3 gfortran fp-compiler gawk python3-matplotlib)
+  local packages=(bubblewrap libseccomp2 libseccomp-dev util-linux python3 nodejs gcc libc6-dev bash hyperfine wrk perl g++ node-typescript php-cli ruby perl lua5.4 golang-go rustc default-jdk-headless sqlite3 gfortran fp-compiler gawk python3-matplotlib python3-numpy)
   local missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

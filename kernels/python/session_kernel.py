@@ -1,13 +1,16 @@
 # Cordon's Python session kernel. It runs inside a session's jail for the session's whole life.
 #
 # Two processes: this file starts as a small supervisor, which forks the kernel and keeps the session's pipes.
-#   fd 0 (stdin)  host -> supervisor: control lines ("int", "restart NONCE", "rm PATH", "mkdir PATH", JSON-quoted paths)
+#   fd 0 (stdin)  host -> supervisor: control lines ("int", "restart NONCE", "rm PATH", "mkdir PATH", JSON-quoted paths;
+#                 "cmd JSON", "cmdget ID", "cmdsig ID SIGNUM" for shell commands)
 #   fd 3          host -> kernel: requests, each a 4-byte big-endian length and UTF-8 JSON
 #   fd 4          kernel -> host: replies, framed the same way, one per request (and a hello per kernel start)
-#   fd 5          supervisor -> host: one line per control line ("ok" or "error MESSAGE")
+#   fd 5          supervisor -> host: one line per control line ("ok", "ok JSON" for commands, or "error MESSAGE")
 # The supervisor stays responsive while a cell runs, so the host can interrupt or replace a kernel that is stuck
 # without losing the jail (and with it the workspace). Before a new kernel starts, the supervisor writes the host's
 # nonce on fd 4: whatever the dead kernel left half-written there, the host skips up to the nonce.
+# Shell commands are the supervisor's children, not the kernel's: they outlive a kernel restart, and a cell that
+# hangs never delays a command's report.
 import os
 import signal
 import sys
@@ -36,6 +39,9 @@ def _kernel(session_id, generation):
     import traceback
 
     os.setsid()  # its own process group, so a restart takes the cell's children down with it
+    # The supervisor's child watch is not the kernel's: a cell's subprocess must not wake the supervisor.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -147,6 +153,24 @@ def _kernel(session_id, generation):
         lines = traceback.format_exception(type(error), error, tb)
         return {"type": type(error).__name__, "message": str(error), "traceback": "".join(lines)}
 
+    def collect_figures(err):
+        # Only when a cell brought pyplot in: importing matplotlib costs far more than a whole `1+1` cell.
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is None:
+            return []
+        import base64
+        outputs = []
+        try:
+            for number in pyplot.get_fignums():
+                buffer = io.BytesIO()
+                pyplot.figure(number).savefig(buffer, format="png")
+                outputs.append({"mime": "image/png", "data": base64.b64encode(buffer.getvalue()).decode("ascii")})
+        except Exception as e:  # a figure that cannot be drawn is the cell's problem, reported like its output
+            err.write("Cordon: a figure could not be rendered: %s: %s\n" % (type(e).__name__, e))
+        finally:
+            pyplot.close("all")
+        return outputs
+
     def run_cell(request):
         cell = request["cell"]
         code = request["code"]
@@ -184,6 +208,7 @@ def _kernel(session_id, generation):
         finally:
             sys.stdout, sys.stderr = saved
             remember_modules()
+        outputs = collect_figures(err)
         return {
             "stdout": out.value(),
             "stderr": err.value(),
@@ -192,6 +217,7 @@ def _kernel(session_id, generation):
             "error": error,
             "duration_ms": (time.perf_counter() - started) * 1000.0,
             "reloaded": reloaded,
+            "outputs": outputs,
         }
 
     def read_exact(n):
@@ -256,11 +282,26 @@ def _supervise(session_id):
             raise ValueError("invalid path")
         return os.path.join(WORK, path)
 
-    # The supervisor reaps nothing else; a kernel that died on its own is reaped on the next restart.
+    commands = Commands()
+    # SIGCHLD wakes the loop below through this pipe, so a finished command is reaped at once without polling.
+    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     kernel = start()
     buffer = b""
+    import select
     while True:
+        readable, _, _ = select.select([0, wake_read] + commands.pipes(), [], [], commands.wait_time())
+        if wake_read in readable:
+            try:
+                while os.read(wake_read, 512):
+                    pass
+            except BlockingIOError:
+                pass
+        commands.pump([fd for fd in readable if fd not in (0, wake_read)])
+        if 0 not in readable:
+            continue
         chunk = os.read(0, 65536)
         if not chunk:
             break  # the host is gone: so is the session
@@ -284,12 +325,171 @@ def _supervise(session_id):
                         os.unlink(path)
                 elif command == "mkdir":
                     os.makedirs(workspace_path(argument), exist_ok=True)
+                elif command == "cmd":
+                    answer = "ok " + commands.start(argument)
+                elif command == "cmdget":
+                    answer = "ok " + commands.report(argument)
+                elif command == "cmdsig":
+                    name, _, number = argument.partition(" ")
+                    answer = "ok " + commands.signal(name, int(number))
                 else:
                     answer = "error unknown command"
-            except (OSError, ValueError) as e:
-                answer = "error " + (e.strerror if isinstance(e, OSError) and e.strerror else str(e))
+            except (OSError, ValueError, KeyError) as e:
+                if isinstance(e, KeyError):
+                    answer = "error no such command"
+                else:
+                    answer = "error " + (e.strerror if isinstance(e, OSError) and e.strerror else str(e))
             _write_all(5, (answer.replace("\n", " ") + "\n").encode("utf-8"))
+    commands.kill_all()
     stop(kernel)
+
+
+class Commands:
+    """The session's shell commands: each `/bin/sh -c` in its own process group, its output kept up to a cap."""
+
+    KEEP_FINISHED = 64  # finished commands remembered for later reads; the oldest are forgotten first
+
+    def __init__(self):
+        self.items = {}  # id -> Command, in start order
+        self.by_fd = {}
+        self.next_id = 0
+
+    def pipes(self):
+        return list(self.by_fd)
+
+    def wait_time(self):
+        import time
+        deadlines = [c.deadline for c in self.items.values() if c.running and c.deadline is not None]
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def start(self, raw):
+        import json
+        import subprocess
+        import time
+        request = json.loads(raw)
+        command = request["command"]
+        if not isinstance(command, str):
+            raise ValueError("the command must be a string")
+        timeout = request.get("timeout")
+        self.next_id += 1
+        # The user's own shell line, run by their shell inside their jail: an argument list for Cordon's part.
+        process = subprocess.Popen(["/bin/sh", "-c", command], cwd=WORK, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, close_fds=True)
+        entry = Command("c%d" % self.next_id, process, int(request.get("max_output", 1 << 20)),
+                        None if timeout is None else time.monotonic() + float(timeout))
+        for stream in (process.stdout, process.stderr):
+            os.set_blocking(stream.fileno(), False)
+            self.by_fd[stream.fileno()] = (entry, stream)
+        self.items[entry.id] = entry
+        self.forget_old()
+        return json.dumps({"id": entry.id})
+
+    def pump(self, fds):
+        import time
+        for fd in fds:
+            if fd in self.by_fd:
+                self.read(fd)
+        now = time.monotonic()
+        for entry in self.items.values():
+            if not entry.running:
+                continue
+            if entry.deadline is not None and now >= entry.deadline:
+                entry.timed_out = True
+                entry.deadline = None  # killed once; SIGCHLD reports the end
+                entry.kill_group(signal.SIGKILL)
+            if entry.process.poll() is not None:
+                self.finish(entry)
+
+    def read(self, fd):
+        entry, stream = self.by_fd[fd]
+        target = entry.stdout if stream is entry.process.stdout else entry.stderr
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            if not chunk:
+                del self.by_fd[fd]
+                stream.close()
+                return
+            room = entry.limit - len(target)
+            if len(chunk) > room:
+                entry.truncated = True
+                chunk = chunk[:max(room, 0)]
+            target += chunk
+
+    def finish(self, entry):
+        import time
+        entry.running = False
+        entry.ended = time.monotonic()
+        # What the shell wrote before it ended is in the pipes now; a background child still holding them is cut off.
+        for stream in (entry.process.stdout, entry.process.stderr):
+            fd = stream.fileno() if not stream.closed else -1
+            if fd in self.by_fd:
+                self.read(fd)
+                if fd in self.by_fd:
+                    del self.by_fd[fd]
+                    stream.close()
+        # Its own process group dies with it: nothing it started in the background lingers unseen.
+        entry.kill_group(signal.SIGKILL)
+
+    def report(self, command_id):
+        import json
+        entry = self.items[command_id]
+        if entry.running and entry.process.poll() is not None:
+            self.finish(entry)
+        code = entry.process.returncode
+        return json.dumps({
+            "id": entry.id,
+            "running": entry.running,
+            "exit_code": code if code is not None and code >= 0 else None,
+            "signal": -code if code is not None and code < 0 else None,
+            "timed_out": entry.timed_out,
+            "truncated": entry.truncated,
+            "stdout": entry.stdout.decode("utf-8", "replace"),
+            "stderr": entry.stderr.decode("utf-8", "replace"),
+            "duration_ms": ((entry.ended if entry.ended is not None else __import__("time").monotonic()) - entry.started) * 1000.0,
+        })
+
+    def signal(self, command_id, number):
+        entry = self.items[command_id]
+        if entry.running:
+            entry.kill_group(number)
+        return self.report(command_id)
+
+    def forget_old(self):
+        finished = [k for k, c in self.items.items() if not c.running]
+        for key in finished[:max(0, len(finished) - self.KEEP_FINISHED)]:
+            del self.items[key]
+
+    def kill_all(self):
+        for entry in self.items.values():
+            if entry.running:
+                entry.kill_group(signal.SIGKILL)
+
+
+class Command:
+    def __init__(self, command_id, process, limit, deadline):
+        import time
+        self.id = command_id
+        self.process = process
+        self.limit = limit
+        self.deadline = deadline
+        self.started = time.monotonic()
+        self.ended = None
+        self.running = True
+        self.timed_out = False
+        self.truncated = False
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+
+    def kill_group(self, number):
+        try:
+            os.killpg(self.process.pid, number)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

@@ -124,6 +124,7 @@ public static class CordonServer
             .ExcludeFromDescription();
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapNativeApi();
+        app.MapSessionApi();
         app.MapPistonApi();
         WatchLifetime(app, options, logger);
         return app;
@@ -326,6 +327,8 @@ public static class CordonServer
         CordonErrorCode.UnknownRuntime => "Unknown runtime",
         CordonErrorCode.Overloaded or CordonErrorCode.UidPoolExhausted => "Cordon is at capacity",
         CordonErrorCode.HostUnsupported => "This host cannot run jails",
+        CordonErrorCode.SessionNotFound => "Session not found or expired",
+        CordonErrorCode.SessionLimitReached => "Too many sessions",
         _ => "Internal error",
     };
 }

@@ -186,6 +186,116 @@ public sealed class SessionTests(SessionFixture fixture) : IClassFixture<Session
     }
 
     [Fact(Timeout = 60000)]
+    public async Task A_plot_comes_back_as_a_png_and_plain_cells_have_no_outputs()
+    {
+        var session = await Sessions.CreateAsync(new SessionRequest());
+        try
+        {
+            Assert.Empty((await Run(session, "1+1")).Outputs);
+            var plot = await Run(session, "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nNone", timeoutSeconds: 40);
+            Assert.Null(plot.Error);
+            var output = Assert.Single(plot.Outputs);
+            Assert.Equal("image/png", output.MimeType);
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A }, output.Data[..8].ToArray());
+            // The figure was closed: the next cell starts with none.
+            Assert.Empty((await Run(session, "x = 1")).Outputs);
+            Assert.Equal("[]", (await Run(session, "plt.get_fignums()")).Value);
+        }
+        finally
+        {
+            await Sessions.DeleteAsync(session.Id);
+        }
+    }
+
+    private static Task<CommandResult> Command(Session session, string command, double? timeoutSeconds = 20, bool background = false) =>
+        session.RunCommandAsync(new CommandRequest
+        {
+            Command = command,
+            Timeout = timeoutSeconds is { } t ? TimeSpan.FromSeconds(t) : null,
+            Background = background,
+        });
+
+    /// <summary>Processes in the session's jail whose command line contains <paramref name="marker"/>, from a cell's view.</summary>
+    private static async Task<string?> Processes(Session session, string marker) =>
+        (await Run(session, $"import os\nsorted(p for p in os.listdir('/proc') if p.isdigit() and '{marker}' in open('/proc/' + p + '/cmdline', 'rb').read().replace(b'\\0', b' ').decode())")).Value;
+
+    [Fact(Timeout = 60000)]
+    public async Task A_foreground_command_reports_its_output_and_exit_code_and_a_timeout_kills_it()
+    {
+        var session = await Sessions.CreateAsync(new SessionRequest());
+        try
+        {
+            var done = await Command(session, "echo hi; echo oops >&2; pwd; exit 3");
+            Assert.False(done.Running);
+            Assert.Equal(3, done.ExitCode);
+            Assert.Null(done.Signal);
+            Assert.Equal("hi\n/work\n", done.Stdout);
+            Assert.Equal("oops\n", done.Stderr);
+            Assert.False(done.TimedOut);
+
+            var slow = await Command(session, "sleep 30", timeoutSeconds: 0.5);
+            Assert.True(slow.TimedOut);
+            Assert.False(slow.Running);
+            Assert.Equal(9, slow.Signal);
+            Assert.True(slow.Duration < TimeSpan.FromSeconds(5), slow.Duration.ToString());
+            Assert.Equal("[]", await Processes(session, "sleep 30"));
+        }
+        finally
+        {
+            await Sessions.DeleteAsync(session.Id);
+        }
+    }
+
+    [Fact(Timeout = 60000)]
+    public async Task A_background_command_runs_on_and_can_be_read_and_killed()
+    {
+        var session = await Sessions.CreateAsync(new SessionRequest());
+        try
+        {
+            var counting = await Command(session, "for i in 1 2 3; do echo $i; sleep 0.2; done", timeoutSeconds: null, background: true);
+            Assert.True(counting.Running);
+            var result = counting;
+            for (var i = 0; result.Running && i < 100; i++)
+            {
+                await Task.Delay(50);
+                result = await session.GetCommandAsync(counting.Id);
+            }
+            Assert.False(result.Running);
+            Assert.Equal(0, result.ExitCode);
+            Assert.Equal("1\n2\n3\n", result.Stdout);
+
+            var sleeper = await Command(session, "sleep 100", timeoutSeconds: null, background: true);
+            Assert.True(sleeper.Running);
+            // Right after the fork the child may not have exec'd the shell yet: wait until it shows.
+            var seen = await Processes(session, "sleep 100");
+            for (var i = 0; seen == "[]" && i < 100; i++)
+            {
+                await Task.Delay(20);
+                seen = await Processes(session, "sleep 100");
+            }
+            Assert.NotEqual("[]", seen);
+            var killed = await session.KillCommandAsync(sleeper.Id);
+            Assert.False(killed.Running);
+            Assert.Equal(9, killed.Signal);
+            Assert.Equal("[]", await Processes(session, "sleep 100"));
+
+            var termed = await Command(session, "sleep 100", timeoutSeconds: null, background: true);
+            await session.SignalCommandAsync(termed.Id, "SIGTERM");
+            for (var i = 0; i < 100 && (await session.GetCommandAsync(termed.Id)).Running; i++) await Task.Delay(20);
+            Assert.Equal(15, (await session.GetCommandAsync(termed.Id)).Signal);
+
+            var unknown = await Assert.ThrowsAsync<CordonException>(() => session.GetCommandAsync("c999"));
+            Assert.Equal(CordonErrorCode.InvalidRequest, unknown.Code);
+            await Assert.ThrowsAsync<CordonException>(() => session.GetCommandAsync("c1\nrm x"));
+            await Assert.ThrowsAsync<CordonException>(() => session.SignalCommandAsync(counting.Id, "BOGUS"));
+        }
+        finally
+        {
+            await Sessions.DeleteAsync(session.Id);
+        }
+    }
+
+    [Fact(Timeout = 60000)]
     public async Task Files_can_be_written_read_listed_made_and_deleted()
     {
         var session = await Sessions.CreateAsync(new SessionRequest());

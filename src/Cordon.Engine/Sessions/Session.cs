@@ -256,8 +256,8 @@ public sealed class Session
         await ControlAsync(command + " " + JsonSerializer.Serialize(path), cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Sends one control line to the supervisor and waits for its answer.</summary>
-    private async Task ControlAsync(string line, CancellationToken cancellationToken)
+    /// <summary>Sends one control line to the supervisor and waits for its answer (what follows "ok ", if anything).</summary>
+    private async Task<string> ControlAsync(string line, CancellationToken cancellationToken, CordonErrorCode failure = CordonErrorCode.UnsafePath)
     {
         await _control.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -277,12 +277,143 @@ public sealed class Session
             if (answer is null)
                 throw new CordonException(CordonErrorCode.SessionNotFound, $"Session {Id}: session not found or expired (its supervisor is gone).");
             if (answer.StartsWith("error ", StringComparison.Ordinal))
-                throw new CordonException(CordonErrorCode.UnsafePath, $"Session {Id}: {line.Split(' ')[0]} failed: {answer[6..]}.");
+                throw new CordonException(failure, $"Session {Id}: {line.Split(' ')[0]} failed: {answer[6..]}.");
+            return answer.StartsWith("ok ", StringComparison.Ordinal) ? answer[3..] : "";
         }
         finally
         {
             _control.Release();
         }
+    }
+
+    /// <summary>
+    /// Runs a shell command (<c>/bin/sh -c</c>, in the workspace, in its own process group). In the foreground it
+    /// waits for the end or the timeout, when the process group is killed; in the background it returns at once with
+    /// the command's id. Commands die with the session; a kernel restart leaves them running.
+    /// </summary>
+    public async Task<CommandResult> RunCommandAsync(CommandRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (string.IsNullOrWhiteSpace(request.Command) || request.Command.Contains('\0', StringComparison.Ordinal))
+            throw new CordonException(CordonErrorCode.InvalidRequest, "A command must be a non-empty shell line without NUL.");
+        var timeout = request.Timeout ?? (request.Background ? null : _options.CellTimeout);
+        if (timeout <= TimeSpan.Zero) throw new CordonException(CordonErrorCode.InvalidRequest, "A command's timeout must be positive.");
+        ThrowIfClosed();
+        Touch();
+        var line = JsonSerializer.Serialize(new Dictionary<string, object?>
+        {
+            ["command"] = request.Command,
+            ["timeout"] = timeout?.TotalSeconds,
+            ["max_output"] = _outputLimit,
+        });
+        using (var started = JsonDocument.Parse(await ControlAsync("cmd " + line, cancellationToken, CordonErrorCode.InvalidRequest).ConfigureAwait(false)))
+        {
+            var id = started.RootElement.GetProperty("id").GetString()!;
+            Log.CommandStarted(_logger, Id, id, request.Background);
+            if (request.Background) return await GetCommandAsync(id, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                // The supervisor enforces the timeout itself; the host only asks, quickly at first so a short
+                // command costs little, then less often.
+                var delay = TimeSpan.FromMilliseconds(1);
+                while (true)
+                {
+                    var result = await GetCommandAsync(id, cancellationToken).ConfigureAwait(false);
+                    if (!result.Running) return result;
+                    await Task.Delay(delay, RealTime, cancellationToken).ConfigureAwait(false);
+                    delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 50));
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !IsClosed)
+            {
+                // A caller that stops waiting takes its foreground command with it.
+                try
+                {
+                    await ControlAsync($"cmdsig {id} 9", CancellationToken.None, CordonErrorCode.InvalidRequest).ConfigureAwait(false);
+                }
+                catch (CordonException)
+                {
+                    // The session ended meanwhile, and the command with it.
+                }
+                throw;
+            }
+        }
+    }
+
+    /// <summary>A command's state: its output so far while it runs, its exit code or signal once it ended.</summary>
+    public async Task<CommandResult> GetCommandAsync(string commandId, CancellationToken cancellationToken = default)
+    {
+        CheckCommandId(commandId);
+        ThrowIfClosed();
+        Touch();
+        return ToCommandResult(await ControlAsync("cmdget " + commandId, cancellationToken, CordonErrorCode.InvalidRequest).ConfigureAwait(false));
+    }
+
+    /// <summary>Sends a signal (<c>TERM</c>, <c>SIGINT</c>, <c>9</c>, ...) to a running command's process group; returns its state right after.</summary>
+    public async Task<CommandResult> SignalCommandAsync(string commandId, string signal, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(signal);
+        CheckCommandId(commandId);
+        var number = SignalNumber(signal)
+            ?? throw new CordonException(CordonErrorCode.InvalidRequest, $"'{JailFiles.Printable(signal)}' is not a signal a command can be sent.");
+        ThrowIfClosed();
+        Touch();
+        Log.CommandSignalled(_logger, Id, commandId, number);
+        return ToCommandResult(await ControlAsync($"cmdsig {commandId} {number}", cancellationToken, CordonErrorCode.InvalidRequest).ConfigureAwait(false));
+    }
+
+    /// <summary>Kills a command's whole process group (SIGKILL) and returns once it has been reaped.</summary>
+    public async Task<CommandResult> KillCommandAsync(string commandId, CancellationToken cancellationToken = default)
+    {
+        var result = await SignalCommandAsync(commandId, "KILL", cancellationToken).ConfigureAwait(false);
+        // SIGKILL cannot be ignored; the supervisor only has to notice the exit.
+        for (var i = 0; result.Running && i < 200; i++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(5), RealTime, cancellationToken).ConfigureAwait(false);
+            result = await GetCommandAsync(commandId, cancellationToken).ConfigureAwait(false);
+        }
+        return result;
+    }
+
+    // Polling waits on real time even when tests give the session a fake clock for its expiry.
+    private static readonly TimeProvider RealTime = TimeProvider.System;
+
+    private static readonly Dictionary<string, int> Signals = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["HUP"] = 1, ["INT"] = 2, ["QUIT"] = 3, ["KILL"] = 9, ["USR1"] = 10, ["USR2"] = 12, ["TERM"] = 15, ["CONT"] = 18, ["STOP"] = 19,
+    };
+
+    private static int? SignalNumber(string signal)
+    {
+        var name = signal.StartsWith("SIG", StringComparison.OrdinalIgnoreCase) ? signal[3..] : signal;
+        if (Signals.TryGetValue(name, out var number)) return number;
+        return int.TryParse(signal, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out number) && Signals.ContainsValue(number) ? number : null;
+    }
+
+    private static void CheckCommandId(string commandId)
+    {
+        ArgumentNullException.ThrowIfNull(commandId);
+        // It goes into a control line: only the supervisor's own shape (c1, c2, ...) is passed on.
+        if (commandId.Length is < 2 or > 12 || commandId[0] != 'c' || commandId.AsSpan(1).ContainsAnyExceptInRange('0', '9'))
+            throw new CordonException(CordonErrorCode.InvalidRequest, $"'{JailFiles.Printable(commandId)}': no such command.");
+    }
+
+    private static CommandResult ToCommandResult(string answer)
+    {
+        using var document = JsonDocument.Parse(answer);
+        var r = document.RootElement;
+        return new CommandResult
+        {
+            Id = r.GetProperty("id").GetString()!,
+            Running = r.GetProperty("running").GetBoolean(),
+            ExitCode = r.GetProperty("exit_code").ValueKind == JsonValueKind.Number ? r.GetProperty("exit_code").GetInt32() : null,
+            Signal = r.GetProperty("signal").ValueKind == JsonValueKind.Number ? r.GetProperty("signal").GetInt32() : null,
+            Stdout = r.GetProperty("stdout").GetString() ?? "",
+            Stderr = r.GetProperty("stderr").GetString() ?? "",
+            OutputTruncated = r.GetProperty("truncated").GetBoolean(),
+            TimedOut = r.GetProperty("timed_out").GetBoolean(),
+            Duration = TimeSpan.FromMilliseconds(r.GetProperty("duration_ms").GetDouble()),
+        };
     }
 
     /// <summary>The reply to <paramref name="id"/>, or null after <paramref name="timeout"/>.</summary>
@@ -336,6 +467,9 @@ public sealed class Session
             TimedOut = timedOut,
             Reloaded = reply.TryGetProperty("reloaded", out var r) ? [.. r.EnumerateArray().Select(x => x.GetString() ?? "")] : [],
             Duration = duration,
+            Outputs = reply.TryGetProperty("outputs", out var o) && o.ValueKind == JsonValueKind.Array
+                ? [.. o.EnumerateArray().Select(x => new CellOutput(x.GetProperty("mime").GetString() ?? "", x.GetProperty("data").GetBytesFromBase64()))]
+                : [],
         };
     }
 

@@ -22,4 +22,10 @@ internal static partial class Log
 
     [LoggerMessage(2106, LogLevel.Warning, "Session {SessionId}: kernel restarted")]
     public static partial void KernelRestarted(ILogger logger, string sessionId);
+
+    [LoggerMessage(2107, LogLevel.Debug, "Session {SessionId}: command {CommandId} started (background {Background})")]
+    public static partial void CommandStarted(ILogger logger, string sessionId, string commandId, bool background);
+
+    [LoggerMessage(2108, LogLevel.Information, "Session {SessionId}: command {CommandId} signalled ({Signal})")]
+    public static partial void CommandSignalled(ILogger logger, string sessionId, string commandId, int signal);
 }

@@ -15,6 +15,8 @@ public sealed class SessionManager : IAsyncDisposable
     /// <summary>Where the session kernel appears inside its jail.</summary>
     public const string PythonKernelPath = CordonEngine.KernelsMountPoint + "/python/session_kernel.py";
 
+    private const string MatplotlibRc = "/etc/matplotlibrc";
+
     private readonly CordonEngine _engine;
     private readonly ILogger _logger;
     private readonly TimeProvider _clock;
@@ -65,10 +67,16 @@ public sealed class SessionManager : IAsyncDisposable
         try
         {
             var id = "s" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-            var spec = _engine.StageSpec(runtime.Manifest, ["python3", PythonKernelPath, id], limits with { WallTime = null, CpuTime = null },
-                request.Network, ReadOnlyMemory<byte>.Empty, "session/" + id) with
+            var staged = _engine.StageSpec(runtime.Manifest, ["python3", PythonKernelPath, id], limits with { WallTime = null, CpuTime = null },
+                request.Network, ReadOnlyMemory<byte>.Empty, "session/" + id);
+            var spec = staged with
             {
                 CaptureOutput = false,
+                // Plots render off-screen; matplotlib's font cache goes to the session's own /tmp, the only place
+                // it may write besides the workspace.
+                Environment = staged.Environment.SetItem("MPLBACKEND", "Agg").SetItem("MPLCONFIGDIR", "/tmp/.cordon-matplotlib"),
+                // Debian's matplotlib reads its defaults from /etc, which a jail does not see unless named.
+                ReadOnlyPaths = File.Exists(MatplotlibRc) ? (staged.ReadOnlyPaths.IsDefault ? [] : staged.ReadOnlyPaths).Add(MatplotlibRc) : staged.ReadOnlyPaths,
                 ExtraPipes = [JailPipeDirection.IntoJail, JailPipeDirection.OutOfJail, JailPipeDirection.OutOfJail],
             };
             var session = await Session.StartAsync(id, _engine.Host, spec, request, Options, _clock, _logger, cancellationToken).ConfigureAwait(false);

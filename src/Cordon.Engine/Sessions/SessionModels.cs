@@ -150,6 +150,61 @@ public sealed record CellResult
 
     /// <summary>Time the cell ran, from the host's view.</summary>
     public TimeSpan Duration { get; init; }
+
+    /// <summary>Rich outputs, in order: each matplotlib figure open at the cell's end, as <c>image/png</c> (the figures are then closed).</summary>
+    public ImmutableArray<CellOutput> Outputs { get; init; } = [];
+}
+
+/// <summary>A rich output of a cell.</summary>
+/// <param name="MimeType">Its media type (<c>image/png</c>).</param>
+/// <param name="Data">Its bytes.</param>
+public sealed record CellOutput(string MimeType, ReadOnlyMemory<byte> Data);
+
+/// <summary>A shell command to run in a session's workspace, by <c>/bin/sh -c</c> inside its jail.</summary>
+public sealed record CommandRequest
+{
+    /// <summary>The shell command line.</summary>
+    public required string Command { get; init; }
+
+    /// <summary>
+    /// After this the command's process group is killed. Null means <see cref="SessionOptions.CellTimeout"/> in the
+    /// foreground and no timeout in the background (it then lives as long as the session).
+    /// </summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>True to return at once with the command's id; its output is read later with <see cref="Session.GetCommandAsync"/>.</summary>
+    public bool Background { get; init; }
+}
+
+/// <summary>A command's state: finished, or still running with its output so far.</summary>
+public sealed record CommandResult
+{
+    /// <summary>The command's id within its session (<c>c1</c>, <c>c2</c>, ...).</summary>
+    public required string Id { get; init; }
+
+    /// <summary>True while it runs.</summary>
+    public bool Running { get; init; }
+
+    /// <summary>Its exit code once it exited on its own; null while running or when a signal ended it.</summary>
+    public int? ExitCode { get; init; }
+
+    /// <summary>The signal that ended it, if one did (9 after a timeout or a kill).</summary>
+    public int? Signal { get; init; }
+
+    /// <summary>What it wrote to standard output (so far), up to the session's output limit.</summary>
+    public string Stdout { get; init; } = "";
+
+    /// <summary>What it wrote to standard error (so far), up to the session's output limit.</summary>
+    public string Stderr { get; init; } = "";
+
+    /// <summary>True when output beyond the session's output limit was dropped.</summary>
+    public bool OutputTruncated { get; init; }
+
+    /// <summary>True when it was killed at its timeout.</summary>
+    public bool TimedOut { get; init; }
+
+    /// <summary>How long it ran (so far), as the jail saw it.</summary>
+    public TimeSpan Duration { get; init; }
 }
 
 /// <summary>A snapshot of a session for listings.</summary>

@@ -1,0 +1,471 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Cordon.Engine;
+using Cordon.Engine.Sessions;
+using Cordon.Jail;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
+
+namespace Cordon.Server;
+
+/// <summary>
+/// The sessions API, /v1/sessions: stateful sandboxes with a Python kernel and a workspace. Thin like
+/// <see cref="NativeApi"/>: parse, shape-check, map, call <see cref="CordonEngine.Sessions"/>, map back; every
+/// refusal is problem+json with a stable code.
+/// </summary>
+public static class SessionApi
+{
+    private const string CellDescription = """
+        Runs a cell in the session's persistent kernel and returns what it did. An exception the cell raises is a
+        normal result (error, with a traceback naming <cordon session=ID cell=N>). With 'Accept: text/event-stream'
+        the answer is a stream with one 'result' event whose data is the same JSON, then the stream ends: the
+        kernel reports a cell only when it is over, so there are no output events before it.
+        """;
+
+    private const string FileDescription = "The path is relative to the workspace, with sub-folders ('pkg/util.py'); '..', absolute names and NUL are refused, links and special files are never followed.";
+
+    /// <summary>Maps the /v1/sessions endpoints.</summary>
+    public static IEndpointRouteBuilder MapSessionApi(this IEndpointRouteBuilder app)
+    {
+        var sessions = app.MapGroup("/v1/sessions").WithTags("Sessions");
+        sessions.MapPost("", CreateAsync)
+            .WithName("CreateSession")
+            .WithSummary("Creates a session: a long-lived jail with a Python kernel and a workspace.")
+            .Produces<SessionResponse>(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+        sessions.MapGet("", (EngineService service) =>
+                TypedResults.Json(service.Engine.Sessions.List().Select(SessionResponse.From).ToList(), CordonServer.Json))
+            .WithName("ListSessions")
+            .WithSummary("The live sessions, oldest first.")
+            .Produces<List<SessionResponse>>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+        sessions.MapGet("/{id}", (HttpContext context, EngineService service, string id) =>
+                WithSession(context, service, id, session => TypedResults.Json(SessionResponse.From(session.Describe()), CordonServer.Json).ExecuteAsync(context)))
+            .WithName("GetSession")
+            .WithSummary("One session.")
+            .Produces<SessionResponse>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        sessions.MapDelete("/{id}", DeleteAsync)
+            .WithName("DeleteSession")
+            .WithSummary("Deletes a session: kills everything in it and removes its workspace; returns when nothing of it is left.")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        sessions.MapPost("/{id}/cells", RunCellAsync)
+            .WithName("RunCell")
+            .WithSummary("Runs a cell in the session's kernel; with Accept: text/event-stream, answers with one result event.")
+            .WithDescription(CellDescription)
+            .Accepts<CellRequestBody>("application/json")
+            .Produces<CellResponse>(StatusCodes.Status200OK, "application/json", "text/event-stream")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+        sessions.MapPost("/{id}/kernel/restart", (HttpContext context, EngineService service, string id) =>
+                WithSession(context, service, id, async session =>
+                {
+                    await session.RestartKernelAsync(context.RequestAborted).ConfigureAwait(false);
+                    context.Response.StatusCode = StatusCodes.Status204NoContent;
+                }))
+            .WithName("RestartKernel")
+            .WithSummary("Replaces the session's kernel with a fresh one (an empty namespace); the workspace stays.")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        sessions.MapGet("/{id}/files", (HttpContext context, EngineService service, string id) =>
+                WithSession(context, service, id, session => TypedResults.Json(session.ListFiles(), CordonServer.Json).ExecuteAsync(context)))
+            .WithName("ListSessionFiles")
+            .WithSummary("Relative paths of every regular file in the workspace, sorted.")
+            .Produces<List<string>>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        sessions.MapPut("/{id}/files/{**path}", PutFileAsync)
+            .WithName("PutSessionFile")
+            .WithSummary("Writes the raw request body to a workspace file, creating folders; 201 when new, 204 when replaced.")
+            .WithDescription(FileDescription)
+            .Produces(StatusCodes.Status201Created)
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+        sessions.MapGet("/{id}/files/{**path}", (HttpContext context, EngineService service, string id, string path) =>
+                WithSession(context, service, id, session => TypedResults.Bytes(session.ReadFile(FilePath(path)), "application/octet-stream").ExecuteAsync(context)))
+            .WithName("GetSessionFile")
+            .WithSummary("A workspace file's bytes (regular files only).")
+            .WithDescription(FileDescription)
+            .Produces<byte[]>(StatusCodes.Status200OK, "application/octet-stream")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        sessions.MapDelete("/{id}/files/{**path}", (HttpContext context, EngineService service, string id, string path) =>
+                WithSession(context, service, id, async session =>
+                {
+                    await session.DeleteFileAsync(FilePath(path), context.RequestAborted).ConfigureAwait(false);
+                    context.Response.StatusCode = StatusCodes.Status204NoContent;
+                }))
+            .WithName("DeleteSessionFile")
+            .WithSummary("Deletes a workspace file or empty folder.")
+            .WithDescription(FileDescription)
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        sessions.MapPost("/{id}/directories/{**path}", (HttpContext context, EngineService service, string id, string path) =>
+                WithSession(context, service, id, async session =>
+                {
+                    await session.MakeDirectoryAsync(FilePath(path), context.RequestAborted).ConfigureAwait(false);
+                    context.Response.StatusCode = StatusCodes.Status201Created;
+                }))
+            .WithName("MakeSessionDirectory")
+            .WithSummary("Makes a workspace folder and its parents.")
+            .WithDescription(FileDescription)
+            .Produces(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        return app;
+    }
+
+    private static async Task CreateAsync(HttpContext context, EngineService service, ILoggerFactory loggerFactory)
+    {
+        var logger = loggerFactory.CreateLogger("Cordon.Server.SessionApi");
+        // Every field has a default, so an empty body (no content at all) is a request for the defaults.
+        SessionRequestBody body;
+        if (string.IsNullOrEmpty(context.Request.ContentType) && (context.Request.ContentLength == 0 || (context.Request.ContentLength is null && !context.Request.Headers.TransferEncoding.Any()))) body = new SessionRequestBody();
+        else if (await ReadBodyAsync<SessionRequestBody>(context, logger, SessionRequestShape.Check).ConfigureAwait(false) is { } read) body = read;
+        else return;
+
+        var engine = service.Engine;
+        var errors = new List<string>();
+        var limits = SessionRequestShape.Limits(body.Limits, engine.Sessions.Options.Limits, errors);
+        if (body.Network == true && !engine.Options.AllowNetwork)
+            errors.Add("network: network access is turned off on this server (setting AllowNetwork)");
+        var request = new SessionRequest
+        {
+            Languages = body.Languages is null ? ["python"] : [.. body.Languages],
+            Limits = limits,
+            IdleTimeout = body.IdleTimeoutSeconds is { } idle ? TimeSpan.FromSeconds(idle) : null,
+            MaxLifetime = body.MaxLifetimeSeconds is { } life ? TimeSpan.FromSeconds(life) : null,
+            Network = body.Network ?? false,
+            Labels = body.Labels?.ToImmutableDictionary(StringComparer.Ordinal) ?? ImmutableDictionary<string, string>.Empty,
+        };
+        // The engine checks these again; asking here puts its problems in the same answer as ours.
+        errors.AddRange(request.Validate());
+        if (errors.Count > 0)
+        {
+            await RefuseAsync(context, logger, StatusCodes.Status400BadRequest, "invalid_request", "Invalid request",
+                errors.Count == 1 ? errors[0] : "'errors' lists every problem.", errors).ConfigureAwait(false);
+            return;
+        }
+
+        Session session;
+        try
+        {
+            session = await engine.Sessions.CreateAsync(request, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (CordonException e)
+        {
+            await RefuseAsync(context, logger, e).ConfigureAwait(false);
+            return;
+        }
+        SessionApiLog.Created(logger, session.Id, Clients.Of(context));
+        context.Response.Headers.Location = "/v1/sessions/" + session.Id;
+        await TypedResults.Json(SessionResponse.From(session.Describe()), CordonServer.Json, statusCode: StatusCodes.Status201Created)
+            .ExecuteAsync(context).ConfigureAwait(false);
+    }
+
+    private static async Task DeleteAsync(HttpContext context, EngineService service, ILoggerFactory loggerFactory, string id)
+    {
+        var logger = loggerFactory.CreateLogger("Cordon.Server.SessionApi");
+        try
+        {
+            await service.Engine.Sessions.DeleteAsync(id).ConfigureAwait(false);
+        }
+        catch (CordonException e)
+        {
+            await RefuseAsync(context, logger, e).ConfigureAwait(false);
+            return;
+        }
+        SessionApiLog.Deleted(logger, id, Clients.Of(context));
+        context.Response.StatusCode = StatusCodes.Status204NoContent;
+    }
+
+    private static async Task RunCellAsync(HttpContext context, EngineService service, ILoggerFactory loggerFactory, string id)
+    {
+        var logger = loggerFactory.CreateLogger("Cordon.Server.SessionApi");
+        var session = await FindAsync(context, service, logger, id).ConfigureAwait(false);
+        if (session is null) return;
+        if (await ReadBodyAsync<CellRequestBody>(context, logger, e => JsonShape.Check<CellRequestBody>(e, CordonServer.Json)).ConfigureAwait(false) is not { } body) return;
+
+        var streaming = context.Request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("text/event-stream", StringComparison.OrdinalIgnoreCase));
+        var request = new CellRequest
+        {
+            Code = body.Code,
+            Language = body.Language ?? "python",
+            Timeout = body.TimeoutMs is { } ms ? TimeSpan.FromMilliseconds(ms) : null,
+        };
+        var started = Stopwatch.GetTimestamp();
+        CellResult result;
+        try
+        {
+            // Not cancelled when the client goes away: a cell stopped half-way would leave the kernel busy with it
+            // under the next cell; it has its own timeout, and its state is what the session is for.
+            result = await session.RunCellAsync(request, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (CordonException e)
+        {
+            await RefuseAsync(context, logger, e).ConfigureAwait(false);
+            return;
+        }
+        SessionApiLog.CellServed(logger, session.Id, result.Cell, Clients.Of(context), (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, streaming);
+        var response = CellResponse.From(result);
+        if (!streaming)
+        {
+            await TypedResults.Json(response, CordonServer.Json).ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "text/event-stream; charset=utf-8";
+        context.Response.Headers.CacheControl = "no-cache";
+        context.Response.Headers["X-Accel-Buffering"] = "no";
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        try
+        {
+            // JSON written by System.Text.Json without indentation holds no newline, so one data line is enough.
+            await context.Response.WriteAsync($"event: result\ndata: {JsonSerializer.Serialize(response, CordonServer.Json)}\n\n", Encoding.UTF8, context.RequestAborted).ConfigureAwait(false);
+            await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException && context.RequestAborted.IsCancellationRequested)
+        {
+            ServerLog.ClientGone(logger, Problems.RequestId(context), Clients.Of(context));
+        }
+    }
+
+    private static async Task PutFileAsync(HttpContext context, EngineService service, ILoggerFactory loggerFactory, string id, string path)
+    {
+        var logger = loggerFactory.CreateLogger("Cordon.Server.SessionApi");
+        var session = await FindAsync(context, service, logger, id).ConfigureAwait(false);
+        if (session is null) return;
+        path = FilePath(path);
+        var max = service.Engine.Sessions.Options.MaxFileBytes;
+        if (context.Request.ContentLength > max)
+        {
+            await RefuseAsync(context, logger, StatusCodes.Status413PayloadTooLarge, "file_too_large", "File too large",
+                $"The file is {context.Request.ContentLength} bytes; a session file may have at most {max}.").ConfigureAwait(false);
+            return;
+        }
+        byte[] content;
+        try
+        {
+            content = await ReadAtMostAsync(context.Request.Body, max, context.RequestAborted).ConfigureAwait(false) ?? [];
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            Problems.NoteRejection(context, "body_too_large");
+            await RefuseAsync(context, logger, e.StatusCode, "body_too_large", "Request body too large", e.Message).ConfigureAwait(false);
+            return;
+        }
+        catch (InvalidDataException)
+        {
+            await RefuseAsync(context, logger, StatusCodes.Status413PayloadTooLarge, "file_too_large", "File too large",
+                $"A session file may have at most {max} bytes.").ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            // The listing never follows links, so asking it whether the file is new cannot be led outside the workspace.
+            var existed = JailFiles.Problem(path) is null && session.ListFiles().Contains(path, StringComparer.Ordinal);
+            session.WriteFile(path, content);
+            SessionApiLog.FileWritten(logger, session.Id, JailFiles.Printable(path), content.Length);
+            context.Response.StatusCode = existed ? StatusCodes.Status204NoContent : StatusCodes.Status201Created;
+        }
+        catch (CordonException e)
+        {
+            await RefuseAsync(context, logger, e).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The workspace path of a route's <c>{**path}</c>. The server decodes every escape of the URL but %2F (it would
+    /// change the segments), so a client that escapes a whole path ('..%2Fx') still names '../x', which the engine
+    /// then refuses, rather than a file called '..%2Fx'.
+    /// </summary>
+    private static string FilePath(string path) =>
+        path.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The whole stream, or an <see cref="InvalidDataException"/> once it passes <paramref name="max"/> bytes.</summary>
+    private static async Task<byte[]?> ReadAtMostAsync(Stream stream, long max, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int n;
+        while ((n = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + n > max) throw new InvalidDataException();
+            buffer.Write(chunk, 0, n);
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>Runs <paramref name="action"/> on the session, answering every Cordon refusal as problem+json.</summary>
+    private static async Task WithSession(HttpContext context, EngineService service, string id, Func<Session, Task> action)
+    {
+        var logger = context.RequestServices.GetLogger();
+        var session = await FindAsync(context, service, logger, id).ConfigureAwait(false);
+        if (session is null) return;
+        try
+        {
+            await action(session).ConfigureAwait(false);
+        }
+        catch (CordonException e)
+        {
+            await RefuseAsync(context, logger, e).ConfigureAwait(false);
+        }
+    }
+
+    private static ILogger GetLogger(this IServiceProvider services) =>
+        ((ILoggerFactory)services.GetService(typeof(ILoggerFactory))!).CreateLogger("Cordon.Server.SessionApi");
+
+    private static async Task<Session?> FindAsync(HttpContext context, EngineService service, ILogger logger, string id)
+    {
+        try
+        {
+            return service.Engine.Sessions.Get(id);
+        }
+        catch (CordonException e)
+        {
+            await RefuseAsync(context, logger, e).ConfigureAwait(false);
+            return null;
+        }
+    }
+
+    /// <summary>Reads and shape-checks a JSON body; null after answering a refusal.</summary>
+    private static async Task<T?> ReadBodyAsync<T>(HttpContext context, ILogger logger, Func<JsonElement, IReadOnlyList<string>> check) where T : class
+    {
+        if (!context.Request.HasJsonContentType())
+        {
+            await RefuseAsync(context, logger, StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", "Unsupported media type",
+                "Send the request as JSON with 'Content-Type: application/json'.").ConfigureAwait(false);
+            return null;
+        }
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(context.Request.Body, new JsonDocumentOptions { MaxDepth = NativeApi.MaxJsonDepth }, context.RequestAborted).ConfigureAwait(false);
+            var shape = check(document.RootElement);
+            if (shape.Count > 0)
+            {
+                await RefuseAsync(context, logger, StatusCodes.Status400BadRequest, "invalid_request", "Invalid request",
+                    "The request does not have the expected shape; 'errors' lists every problem.", shape).ConfigureAwait(false);
+                return null;
+            }
+            return document.Deserialize<T>(CordonServer.Json)!;
+        }
+        catch (JsonException e)
+        {
+            await RefuseAsync(context, logger, StatusCodes.Status400BadRequest, "malformed_json", "Malformed JSON", "The body is not valid JSON: " + e.Message).ConfigureAwait(false);
+            return null;
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            Problems.NoteRejection(context, "body_too_large");
+            await RefuseAsync(context, logger, e.StatusCode, "body_too_large", "Request body too large", e.Message).ConfigureAwait(false);
+            return null;
+        }
+    }
+
+    private static Task RefuseAsync(HttpContext context, ILogger logger, CordonException e)
+    {
+        var (status, code, title, detail) = e switch
+        {
+            // The engine says "not found or expired"; the client also needs to know what to do about it.
+            { Code: CordonErrorCode.SessionNotFound } =>
+                (StatusCodes.Status404NotFound, e.CodeName, "Session not found", e.Message + " Create a new session with POST /v1/sessions."),
+            { Code: CordonErrorCode.SessionLimitReached } =>
+                (StatusCodes.Status429TooManyRequests, e.CodeName, "Too many sessions", e.Message),
+            // A missing file is reported by the jail layer (ENOENT) or, for deletes, by the session's supervisor.
+            { Code: CordonErrorCode.UnsafePath } when e.Errno == Errno.ENOENT || e.Message.EndsWith("No such file or directory.", StringComparison.Ordinal) =>
+                (StatusCodes.Status404NotFound, "file_not_found", "File not found", e.Message),
+            _ => (CordonServer.StatusOf(e.Code), e.CodeName, CordonServer.TitleOf(e.Code), e.Message),
+        };
+        return RefuseAsync(context, logger, status, code, title, detail, e.Errors.Count > 0 ? e.Errors : null, e.RetryAfter);
+    }
+
+    private static Task RefuseAsync(HttpContext context, ILogger logger, int status, string code, string title, string detail,
+        IReadOnlyList<string>? errors = null, TimeSpan? retryAfter = null)
+    {
+        ServerLog.RequestRefused(logger, Problems.RequestId(context), Clients.Of(context), status, code);
+        return Problems.WriteAsync(context, status, code, title, detail, errors, retryAfter);
+    }
+}
+
+/// <summary>
+/// The session body's shape: <see cref="JsonShape"/> for everything but the labels, whose free-form names it does not
+/// check, and the mapping of limits with the server's session defaults as maxima.
+/// </summary>
+internal static class SessionRequestShape
+{
+    public static IReadOnlyList<string> Check(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object) return JsonShape.Check<SessionRequestBody>(root, CordonServer.Json);
+        var labels = new List<JsonElement>();
+        using var stream = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(stream))
+        {
+            writer.WriteStartObject();
+            foreach (var member in root.EnumerateObject())
+            {
+                if (member.NameEquals("labels")) labels.Add(member.Value);
+                else member.WriteTo(writer);
+            }
+            writer.WriteEndObject();
+        }
+        using var rest = JsonDocument.Parse(stream.ToArray());
+        var errors = JsonShape.Check<SessionRequestBody>(rest.RootElement, CordonServer.Json).ToList();
+        if (labels.Count > 1) errors.Add("labels: given more than once");
+        else if (labels.Count == 1 && labels[0].ValueKind != JsonValueKind.Null)
+        {
+            if (labels[0].ValueKind != JsonValueKind.Object) errors.Add("labels: expected an object");
+            else
+            {
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var label in labels[0].EnumerateObject())
+                {
+                    var path = "labels." + JailFiles.Printable(label.Name);
+                    if (!seen.Add(label.Name)) errors.Add(path + ": given more than once");
+                    else if (label.Value.ValueKind != JsonValueKind.String) errors.Add(path + ": expected a string");
+                    else if (JsonShape.TryGetText(label.Value) is null) errors.Add(path + ": is not valid text (invalid UTF-8 or a lone surrogate escape)");
+                }
+            }
+        }
+        return errors.Take(JsonShape.MaxErrors).ToList();
+    }
+
+    /// <summary>The overrides a body asks for; a value above the server's session default is an error (a request may only lower a limit).</summary>
+    public static LimitOverrides? Limits(SessionLimitsBody? body, JailLimits defaults, List<string> errors)
+    {
+        if (body is null) return null;
+        Check(body.MemoryBytes, defaults.MemoryBytes, "memory_bytes");
+        Check(body.Processes, defaults.Processes, "processes");
+        Check(body.WorkDirBytes, defaults.WorkDirBytes, "work_dir_bytes");
+        Check(body.TmpBytes, defaults.TmpBytes, "tmp_bytes");
+        Check(body.FileSizeBytes, defaults.FileSizeBytes, "file_size_bytes");
+        Check(body.OutputBytes, defaults.OutputBytes, "output_bytes");
+        return new LimitOverrides
+        {
+            MemoryBytes = body.MemoryBytes,
+            Processes = body.Processes,
+            WorkDirBytes = body.WorkDirBytes,
+            TmpBytes = body.TmpBytes,
+            FileSizeBytes = body.FileSizeBytes,
+            OutputBytes = body.OutputBytes,
+        };
+
+        void Check(long? asked, long max, string field)
+        {
+            if (asked is { } value && value > max)
+                errors.Add($"limits.{field}: {value.ToString(CultureInfo.InvariantCulture)} is above the maximum of {max.ToString(CultureInfo.InvariantCulture)}");
+        }
+    }
+}

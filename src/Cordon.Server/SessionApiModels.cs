@@ -1,0 +1,140 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+using Cordon.Engine.Sessions;
+
+namespace Cordon.Server;
+
+// As with the execution records, these request records are the single description of the session bodies: JsonShape
+// checks against them and the OpenAPI document is generated from them.
+
+/// <summary>The body of <c>POST /v1/sessions</c>; every field is optional.</summary>
+public sealed record SessionRequestBody
+{
+    /// <summary>The kernels wanted (default: python).</summary>
+    [Description("The kernels wanted (default: [\"python\"]).")]
+    public IReadOnlyList<string>? Languages { get; init; }
+
+    /// <summary>Limits of the session's jail; each may only lower the server's session default.</summary>
+    [Description("Limits of the session's jail; each may only lower the server's session default. A session has no wall or CPU time limit: each cell has a timeout.")]
+    public SessionLimitsBody? Limits { get; init; }
+
+    /// <summary>Seconds unused after which the session is closed.</summary>
+    [Description("Seconds unused after which the session is closed (default: the server's, 600).")]
+    [Range(1, SessionApiLimits.MaxSeconds)]
+    public long? IdleTimeoutSeconds { get; init; }
+
+    /// <summary>Seconds after creation at which the session is closed; at most the server's maximum.</summary>
+    [Description("Seconds after creation at which the session is closed; at most the server's maximum (3600), which is also the default.")]
+    [Range(1, SessionApiLimits.MaxSeconds)]
+    public long? MaxLifetimeSeconds { get; init; }
+
+    /// <summary>Allow network access (only where the server's AllowNetwork setting permits).</summary>
+    [Description("Allow network access; refused unless the server's AllowNetwork setting is on.")]
+    public bool? Network { get; init; }
+
+    /// <summary>Free-form labels, returned with the session.</summary>
+    [Description("Free-form string labels, returned with the session (at most 32; names of 1 to 64 characters, values of at most 256).")]
+    public IReadOnlyDictionary<string, string>? Labels { get; init; }
+}
+
+/// <summary>Limits a session asks for; omitted fields keep the server's session defaults.</summary>
+public sealed record SessionLimitsBody
+{
+    /// <summary>Memory of everything in the session, bytes (at least 4 MiB).</summary>
+    [Description("Memory of everything in the session, bytes (at least 4 MiB).")]
+    [Range(4L * 1024 * 1024, long.MaxValue)]
+    public long? MemoryBytes { get; init; }
+
+    /// <summary>Processes and threads.</summary>
+    [Description("Processes and threads.")]
+    [Range(1, int.MaxValue)]
+    public int? Processes { get; init; }
+
+    /// <summary>Size of the workspace, bytes.</summary>
+    [Description("Size of the workspace, bytes.")]
+    [Range(1, long.MaxValue)]
+    public long? WorkDirBytes { get; init; }
+
+    /// <summary>Size of /tmp, bytes.</summary>
+    [Description("Size of /tmp, bytes.")]
+    [Range(1, long.MaxValue)]
+    public long? TmpBytes { get; init; }
+
+    /// <summary>Largest file a process may write, bytes.</summary>
+    [Description("Largest file a process may write, bytes.")]
+    [Range(1, long.MaxValue)]
+    public long? FileSizeBytes { get; init; }
+
+    /// <summary>Bytes of stdout and of stderr kept per cell.</summary>
+    [Description("Bytes of stdout and of stderr kept per cell; more is dropped and the result says output_truncated.")]
+    [Range(0, long.MaxValue)]
+    public long? OutputBytes { get; init; }
+}
+
+/// <summary>The body of <c>POST /v1/sessions/{id}/cells</c>.</summary>
+public sealed record CellRequestBody
+{
+    /// <summary>The cell's source.</summary>
+    [Description("The cell's source.")]
+    public required string Code { get; init; }
+
+    /// <summary>The kernel to run it in (default: python).</summary>
+    [Description("The kernel to run it in (default: python).")]
+    public string? Language { get; init; }
+
+    /// <summary>After this the cell is interrupted; default the server's (30 s).</summary>
+    [Description("After this many ms the cell is interrupted (KeyboardInterrupt); if it does not stop, the kernel is restarted. Default: the server's, 30000.")]
+    [Range(1, SessionApiLimits.MaxCellTimeoutMs)]
+    public long? TimeoutMs { get; init; }
+}
+
+/// <summary>Bounds of the session API's numbers, so none can overflow a <see cref="TimeSpan"/>.</summary>
+public static class SessionApiLimits
+{
+    /// <summary>Longest idle timeout or lifetime a request may name: a year (the server's maximum lifetime caps it anyway).</summary>
+    public const long MaxSeconds = 365L * 24 * 3600;
+
+    /// <summary>Longest cell timeout a request may name: a day.</summary>
+    public const long MaxCellTimeoutMs = 24L * 3600 * 1000;
+}
+
+/// <summary>A session as the API shows it.</summary>
+/// <param name="Id">The session's id, for every later call.</param>
+/// <param name="Languages">Its kernels.</param>
+/// <param name="Labels">Its labels.</param>
+/// <param name="CreatedAt">When it was created.</param>
+/// <param name="LastUsedAt">When a cell or file operation last used it.</param>
+/// <param name="ExpiresAt">When it ends at the latest if unused (idle timeout or lifetime, whichever comes first).</param>
+/// <param name="Cells">Cells run so far.</param>
+public sealed record SessionResponse(string Id, IReadOnlyList<string> Languages, IReadOnlyDictionary<string, string> Labels,
+    DateTimeOffset CreatedAt, DateTimeOffset LastUsedAt, DateTimeOffset ExpiresAt, int Cells)
+{
+    internal static SessionResponse From(SessionInfo info) =>
+        new(info.Id, info.Languages, info.Labels, info.CreatedAt, info.LastUsedAt, info.ExpiresAt, info.Cells);
+}
+
+/// <summary>What a cell did.</summary>
+/// <param name="Cell">The cell's number in its session, from 1 (tracebacks name it).</param>
+/// <param name="Stdout">What it printed to stdout.</param>
+/// <param name="Stderr">What it printed to stderr.</param>
+/// <param name="OutputTruncated">Whether output past the session's output limit was dropped.</param>
+/// <param name="Value">The trailing expression's repr, as the REPL shows it; null when none or None.</param>
+/// <param name="Error">The exception the cell ended with; null when none.</param>
+/// <param name="TimedOut">Whether the cell hit its timeout.</param>
+/// <param name="KernelRestarted">Whether the kernel had to be restarted (its state is lost).</param>
+/// <param name="Reloaded">Workspace modules dropped before the cell because their files changed.</param>
+/// <param name="DurationMs">Time the cell ran, ms.</param>
+public sealed record CellResponse(int Cell, string Stdout, string Stderr, bool OutputTruncated, string? Value, CellErrorResponse? Error,
+    bool TimedOut, bool KernelRestarted, IReadOnlyList<string> Reloaded, double DurationMs)
+{
+    internal static CellResponse From(CellResult result) => new(
+        result.Cell, result.Stdout, result.Stderr, result.OutputTruncated, result.Value,
+        result.Error is { } e ? new CellErrorResponse(e.Type, e.Message, e.Traceback) : null,
+        result.TimedOut, result.KernelRestarted, result.Reloaded, Math.Round(result.Duration.TotalMilliseconds, 3));
+}
+
+/// <summary>An exception a cell raised: a result of the cell, not a fault of Cordon.</summary>
+/// <param name="Type">The exception's type (ZeroDivisionError).</param>
+/// <param name="Message">Its message.</param>
+/// <param name="Traceback">The traceback; the cell's frames are named <c>&lt;cordon session=ID cell=N&gt;</c>.</param>
+public sealed record CellErrorResponse(string Type, string Message, string Traceback);
