@@ -1,0 +1,264 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Cordon.Bench;
+using Cordon.Engine;
+
+// The benchmark driver behind bench/run. Every mode is timed by this one program: processes are spawned from here,
+// the library is called in here, and the HTTP APIs are called with one HttpClient from here.
+//   Cordon.Bench --workloads bench/workloads --scratch DIR --cordon-dll artifacts/cordon/cordon.dll --out raw.json
+// DIR must hold the workload files and `hello`, the C workload compiled beforehand; bench/run prepares it.
+
+var options = Options.Parse(args);
+if (options is null)
+{
+    await Console.Error.WriteLineAsync(Options.Usage).ConfigureAwait(false);
+    return 2;
+}
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+var token = cancel.Token;
+var clock = Stopwatch.StartNew();
+var startedUtc = DateTime.UtcNow;
+var workloads = Workload.All(options.Workloads).Where(w => options.WorkloadNames.Count == 0 || options.WorkloadNames.Contains(w.Name)).ToImmutableArray();
+var latency = new List<LatencyCell>();
+var throughput = new List<ThroughputCell>();
+var budget = options.Budget;
+var pool = new WarmPoolOptions { Runtimes = ["python", "javascript", "c"], MinSize = 2, MaxSize = 8 };
+
+void Progress(string text) => Console.Error.WriteLine($"[{clock.Elapsed.TotalSeconds,5:0}s] {text}");
+
+async Task MeasureAsync(ITarget target)
+{
+    await LatencyAllAsync(target).ConfigureAwait(false);
+    await ThroughputAllAsync(target).ConfigureAwait(false);
+}
+
+async Task LatencyAllAsync(ITarget target)
+{
+    foreach (var workload in workloads)
+    {
+        var cell = await Measure.LatencyAsync(target, workload, budget, token).ConfigureAwait(false);
+        latency.Add(cell);
+        var pooled = cell.PoolHits is { } hits ? $" pool hits {hits}/{hits + cell.PoolMisses}" : "";
+        Progress($"{target.Mode,-12} {workload.Name,-10} n={cell.N,3} p50={cell.P50Ms,8:0.00} p95={cell.P95Ms,8:0.00} p99={cell.P99Ms,8:0.00} ms cpu={cell.CpuMsP50,6:0.0} ms"
+            + $"{pooled}{(cell.Errors > 0 ? $" ERRORS {cell.Errors}: {cell.FirstError}" : "")}");
+    }
+}
+
+async Task ThroughputAllAsync(ITarget target)
+{
+    foreach (var workload in workloads.Where(w => options.ThroughputWorkloads.Contains(w.Name)))
+    {
+        foreach (var concurrency in budget.Concurrency)
+        {
+            var cell = await Measure.ThroughputAsync(target, workload, concurrency, budget, token).ConfigureAwait(false);
+            throughput.Add(cell);
+            var pooled = cell.PoolHits is { } hits ? $" pool hits {hits}/{hits + cell.PoolMisses}" : "";
+            Progress($"{target.Mode,-12} {workload.Name,-10} c={concurrency} {cell.Rps,7:0.0}/s p50={cell.P50Ms,8:0.00} p99={cell.P99Ms,8:0.00} ms cpu/req={cell.CpuMsPerRequest,6:0.0} ms busy={cell.CpuBusyPercent:0}%"
+                + $"{pooled}{(cell.Errors > 0 ? $" ERRORS {cell.Errors}: {cell.FirstError}" : "")}");
+        }
+    }
+}
+
+bool Wanted(string mode) => options.Modes.Count == 0 || options.Modes.Contains(mode);
+
+var scratch = options.Scratch;
+Progress($"{Environment.ProcessorCount} cores; quiet machine measured from {Quiet.Source}; workloads {string.Join(", ", workloads.Select(w => w.Name))}");
+// Other work on the machine skews every figure: wait up to 2 minutes for a quiet second, and record what was left.
+var quietAtStart = await Quiet.WaitAsync(null, TimeSpan.FromMinutes(2), token, windows: 200).ConfigureAwait(false);
+var backgroundStart = await Quiet.BusyPercentAsync(TimeSpan.FromSeconds(1), token).ConfigureAwait(false);
+Progress(quietAtStart
+    ? $"machine quiet; background CPU {backgroundStart}% of the cores"
+    : $"WARNING: the machine was not quiet for 1 s within 2 minutes (background CPU {backgroundStart}%); figures will be noisy");
+
+if (Wanted("bare"))
+{
+    await MeasureAsync(new ProcessTarget("bare", w => ProcessTarget.StartInfo(w.BareArgv, scratch, ProcessTarget.JailEnvironment))).ConfigureAwait(false);
+    // The C rows of Cordon's modes include gcc; this is the bare equivalent of compile + run.
+    var build = new ProcessTarget("bare", _ => ProcessTarget.StartInfo(
+        ["/bin/sh", "-c", "gcc -std=gnu17 -O2 -pipe -o /tmp/cordon-bench-hello-$$ hello.c -lm && /tmp/cordon-bench-hello-$$; s=$?; rm -f /tmp/cordon-bench-hello-$$; exit $s"],
+        scratch, ProcessTarget.JailEnvironment));
+    var c = workloads.FirstOrDefault(w => w.Name == "c");
+    if (c is not null)
+    {
+        var cell = await Measure.LatencyAsync(build, c with { Name = "c_compile_run" }, budget with { MaxSamples = 30, CellTime = TimeSpan.FromSeconds(2), MinSamples = 10 }, token).ConfigureAwait(false);
+        latency.Add(cell);
+        Progress($"bare         gcc -O2 + run n={cell.N,3} p50={cell.P50Ms,8:0.00} p95={cell.P95Ms,8:0.00} p99={cell.P99Ms,8:0.00} ms");
+    }
+}
+if (Wanted("bwrap"))
+{
+    await MeasureAsync(new ProcessTarget("bwrap", w => ProcessTarget.StartInfo(
+        [.. ProcessTarget.BwrapPrefix(Path.Combine(scratch, w.JailFile), w.JailFile), .. w.BareArgv], scratch, ProcessTarget.JailEnvironment))).ConfigureAwait(false);
+}
+if (Wanted("cordon_run"))
+{
+    // What a person types: the `cordon` on PATH with the program's file name; the caller's environment as it is.
+    await MeasureAsync(new ProcessTarget("cordon_run", w => ProcessTarget.StartInfo([options.CordonCli, "run", w.Source], scratch, null))).ConfigureAwait(false);
+}
+foreach (var (mode, warm) in new[] { ("lib_cold", false), ("lib_warm", true) })
+{
+    if (!Wanted(mode)) continue;
+    var target = await LibraryTarget.CreateAsync(mode, warm, pool, token).ConfigureAwait(false);
+    await using (target.ConfigureAwait(false))
+    {
+        await MeasureAsync(target).ConfigureAwait(false);
+    }
+}
+foreach (var warm in new[] { false, true })
+{
+    var suffix = warm ? "_warm" : "_cold";
+    if (!Wanted("native" + suffix) && !Wanted("piston" + suffix)) continue;
+    var log = Path.Combine(options.LogDirectory, $"serve{suffix}.log");
+    File.Delete(log);
+    var server = await CordonServerProcess.StartAsync(options.Dotnet, options.CordonDll, warm, log, token).ConfigureAwait(false);
+    await using (server.ConfigureAwait(false))
+    {
+        Progress($"cordon serve{suffix} at {server.Url}: {server.IdleJails} idle jails when quiet; log {log}");
+        // Sequential latency of both APIs first, while the pools are at their idle size; then throughput.
+        var targets = new[] { new HttpTarget("native" + suffix, server, piston: false), new HttpTarget("piston" + suffix, server, piston: true) }
+            .Where(t => Wanted(t.Mode)).ToList();
+        foreach (var target in targets) await LatencyAllAsync(target).ConfigureAwait(false);
+        foreach (var target in targets) await ThroughputAllAsync(target).ConfigureAwait(false);
+    }
+}
+
+var backgroundEnd = await Quiet.BusyPercentAsync(TimeSpan.FromSeconds(1), token).ConfigureAwait(false);
+var results = new BenchResults
+{
+    QuietAtStart = quietAtStart,
+    BackgroundCpuPercentStart = backgroundStart,
+    BackgroundCpuPercentEnd = backgroundEnd,
+    StartedUtc = startedUtc.ToString("o", CultureInfo.InvariantCulture),
+    FinishedUtc = DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture),
+    DriverSeconds = Stats.Round(clock.Elapsed.TotalSeconds, 1),
+    DotnetRuntime = Environment.Version.ToString(),
+    Cores = Environment.ProcessorCount,
+    QuietSource = Quiet.Source,
+    Budget = new BudgetJson(budget.Warmup, budget.MinSamples, budget.MaxSamples, budget.CellTime.TotalSeconds, budget.ThroughputTime.TotalSeconds,
+        budget.Concurrency, budget.SettleTimeout.TotalSeconds, [.. options.ThroughputWorkloads]),
+    WarmPool = new PoolJson([.. pool.Runtimes], pool.MinSize, pool.MaxSize),
+    Workloads = [.. Workload.All(options.Workloads).Select(w => new WorkloadJson(w.Name, w.Label, w.Language, w.Source, w.MainFile, w.Expected, [.. w.BareArgv], w.Compiled))],
+    BwrapCommand = string.Join(' ', ProcessTarget.BwrapPrefix("FILE", "FILE")) + " ARGV",
+    Latency = latency,
+    Throughput = throughput,
+};
+var output = JsonSerializer.Serialize(results, ResultsJson.Options);
+await File.WriteAllTextAsync(options.Out, output + "\n", token).ConfigureAwait(false);
+Progress($"wrote {options.Out}");
+return latency.Any(c => c.N == 0) || throughput.Any(c => c.Completed == 0) ? 1 : 0;
+
+namespace Cordon.Bench
+{
+    internal sealed record Options
+    {
+        public const string Usage = """
+            usage: Cordon.Bench --workloads DIR --scratch DIR --cordon-dll FILE --out FILE [options]
+              --cordon CMD             the cordon command for the cordon_run mode (default: cordon)
+              --dotnet CMD             the dotnet host that runs --cordon-dll for `cordon serve` (default: dotnet)
+              --log-dir DIR            where the servers' logs go (default: the --out file's folder)
+              --modes a,b              only these modes (bare, bwrap, cordon_run, lib_cold, lib_warm, native_cold,
+                                       native_warm, piston_cold, piston_warm)
+              --only w1,w2             only these workloads (python, javascript, bash, c, cpu, io)
+              --throughput w1,w2       workloads whose throughput is measured (default: python)
+              --concurrency 1,2,4,8    throughput concurrency levels
+              --cell-seconds S         time per latency cell once it has --min-samples (default 3)
+              --min-samples N          (default 20)  --max-samples N (default 200)  --warmup N (default 3)
+              --throughput-seconds S   time per throughput cell (default 2)
+            """;
+
+        public required string Workloads { get; init; }
+        public required string Scratch { get; init; }
+        public required string CordonDll { get; init; }
+        public required string Out { get; init; }
+        public string CordonCli { get; init; } = "cordon";
+        public string Dotnet { get; init; } = "dotnet";
+        public required string LogDirectory { get; init; }
+        public IReadOnlySet<string> Modes { get; init; } = new HashSet<string>();
+        public IReadOnlySet<string> WorkloadNames { get; init; } = new HashSet<string>();
+        public IReadOnlySet<string> ThroughputWorkloads { get; init; } = new HashSet<string> { "python" };
+        public Budget Budget { get; init; } = new();
+
+        public static Options? Parse(string[] args)
+        {
+            var values = new Dictionary<string, string>(StringComparer.Ordinal);
+            for (var i = 0; i + 1 < args.Length; i += 2)
+            {
+                if (!args[i].StartsWith("--", StringComparison.Ordinal)) return null;
+                values[args[i][2..]] = args[i + 1];
+            }
+            if (args.Length % 2 != 0) return null;
+            string? Get(string key) => values.TryGetValue(key, out var v) ? v : null;
+            HashSet<string> Set(string? list) => list is null ? [] : [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+            double Number(string key, double fallback) => Get(key) is { } v ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
+            if (Get("workloads") is not { } workloads || Get("scratch") is not { } scratch || Get("cordon-dll") is not { } dll || Get("out") is not { } output) return null;
+            var defaults = new Budget();
+            return new Options
+            {
+                Workloads = Path.GetFullPath(workloads),
+                Scratch = Path.GetFullPath(scratch),
+                CordonDll = Path.GetFullPath(dll),
+                Out = Path.GetFullPath(output),
+                CordonCli = Get("cordon") ?? "cordon",
+                Dotnet = Get("dotnet") ?? "dotnet",
+                LogDirectory = Path.GetFullPath(Get("log-dir") ?? Path.GetDirectoryName(Path.GetFullPath(output))!),
+                Modes = Set(Get("modes")),
+                WorkloadNames = Set(Get("only")),
+                ThroughputWorkloads = Get("throughput") is { } t ? Set(t) : new HashSet<string> { "python" },
+                Budget = new Budget
+                {
+                    Warmup = (int)Number("warmup", defaults.Warmup),
+                    MinSamples = (int)Number("min-samples", defaults.MinSamples),
+                    MaxSamples = (int)Number("max-samples", defaults.MaxSamples),
+                    CellTime = TimeSpan.FromSeconds(Number("cell-seconds", defaults.CellTime.TotalSeconds)),
+                    ThroughputTime = TimeSpan.FromSeconds(Number("throughput-seconds", defaults.ThroughputTime.TotalSeconds)),
+                    Concurrency = Get("concurrency") is { } c ? [.. Set(c).Select(x => int.Parse(x, CultureInfo.InvariantCulture)).Order()] : defaults.Concurrency,
+                },
+            };
+        }
+    }
+
+    internal sealed record BudgetJson(int Warmup, int MinSamples, int MaxSamples, double CellSeconds, double ThroughputSeconds,
+        IReadOnlyList<int> Concurrency, double SettleTimeoutSeconds, IReadOnlyList<string> ThroughputWorkloads);
+
+    internal sealed record PoolJson(IReadOnlyList<string> Runtimes, int MinSize, int MaxSize);
+
+    internal sealed record WorkloadJson(string Name, string Label, string Language, string Source, string MainFile, string Expected,
+        IReadOnlyList<string> BareArgv, bool CompiledByCordon);
+
+    internal sealed record BenchResults
+    {
+        public required string StartedUtc { get; init; }
+        public required string FinishedUtc { get; init; }
+        public required double DriverSeconds { get; init; }
+        public required string DotnetRuntime { get; init; }
+        public required int Cores { get; init; }
+        public required string QuietSource { get; init; }
+        public required bool QuietAtStart { get; init; }
+        public required double BackgroundCpuPercentStart { get; init; }
+        public required double BackgroundCpuPercentEnd { get; init; }
+        public required BudgetJson Budget { get; init; }
+        public required PoolJson WarmPool { get; init; }
+        public required IReadOnlyList<WorkloadJson> Workloads { get; init; }
+        public required string BwrapCommand { get; init; }
+        public required IReadOnlyList<LatencyCell> Latency { get; init; }
+        public required IReadOnlyList<ThroughputCell> Throughput { get; init; }
+    }
+
+    internal static class ResultsJson
+    {
+        public static readonly JsonSerializerOptions Options = new()
+        {
+            WriteIndented = true,
+            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+            NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        };
+    }
+}
