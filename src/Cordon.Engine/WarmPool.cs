@@ -86,7 +86,9 @@ public sealed class WarmPool : IAsyncDisposable
     /// <summary>Tops a runtime's pool up after a pooled run ended.</summary>
     internal void Replenish(string runtime)
     {
-        if (_pools.TryGetValue(runtime, out var pool)) pool.Refill();
+        // A jail's set-up (tmpfs, cgroups, descriptors) runs synchronously up to the spawn: queue it, so the request
+        // that triggered the refill answers without waiting for it.
+        if (_pools.TryGetValue(runtime, out var pool)) _ = Task.Run(pool.Refill);
     }
 
     /// <summary>Takes a ready jail whose spec matches <paramref name="spec"/>, or null (the caller goes cold).</summary>
