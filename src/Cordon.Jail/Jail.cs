@@ -20,7 +20,6 @@ public sealed class Jail : IAsyncDisposable
     private readonly Lock _gate = new();
     private SafeFileHandle? _statusRead;
     private SafeFileHandle? _blockWrite;
-    private long _releasedAt;
     private long _clockStart;
     private TimeSpan _cpuBaseline;
     private int _released;
@@ -289,8 +288,7 @@ public sealed class Jail : IAsyncDisposable
     public void Release()
     {
         if (Interlocked.Exchange(ref _released, 1) != 0) return;
-        _releasedAt = _host.Time.GetTimestamp();
-        _clockStart = _releasedAt;
+        _clockStart = _host.Time.GetTimestamp();
         try
         {
             Libc.WriteAll(_blockWrite!, "g"u8);

@@ -246,7 +246,7 @@ public sealed class JailHost : IAsyncDisposable
             // reopens the pipe, which checks the pipe's owner, and pipes are made 0600 by root. Programs do read
             // "/dev/stdin" by name (Node's readFileSync, sqlite's .import). Both ends share one inode.
             foreach (var pipe in new[] { stdin, stdout, stderr }.Concat(extras)) Libc.ChangeOwner(pipe.Read, uid, uid);
-            using var args = Libc.MemoryFile("cordon-args", BuildArguments(jail, uid));
+            using var args = Libc.MemoryFile("cordon-args", BuildArguments(jail));
             using var seccomp = Libc.MemoryFile("cordon-seccomp", seccompProgram);
 
             var intoJail = spec.ExtraPipes.IsDefault ? [] : spec.ExtraPipes.Select(d => d == JailPipeDirection.IntoJail).ToList();
@@ -319,7 +319,7 @@ public sealed class JailHost : IAsyncDisposable
         ];
     }
 
-    private byte[] BuildArguments(Jail jail, uint uid)
+    private byte[] BuildArguments(Jail jail)
     {
         var spec = jail.Spec;
         var a = new List<string>(96)
@@ -373,7 +373,6 @@ public sealed class JailHost : IAsyncDisposable
             "--seccomp", SeccompFd.ToString(CultureInfo.InvariantCulture),
         ]);
 
-        _ = uid;
         var bytes = new List<byte>(4096);
         foreach (var arg in a)
         {
