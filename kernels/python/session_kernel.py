@@ -153,7 +153,7 @@ def _kernel(session_id, generation):
         lines = traceback.format_exception(type(error), error, tb)
         return {"type": type(error).__name__, "message": str(error), "traceback": "".join(lines)}
 
-    def collect_figures(err):
+    def collect_figures(err, max_side):
         # Only when a cell brought pyplot in: importing matplotlib costs far more than a whole `1+1` cell.
         pyplot = sys.modules.get("matplotlib.pyplot")
         if pyplot is None:
@@ -163,7 +163,12 @@ def _kernel(session_id, generation):
         try:
             for number in pyplot.get_fignums():
                 buffer = io.BytesIO()
-                pyplot.figure(number).savefig(buffer, format="png")
+                figure = pyplot.figure(number)
+                dpi = figure.dpi
+                if max_side > 0:
+                    # bbox_inches is left alone, so the image is exactly the figure's size times the resolution.
+                    dpi = min(dpi, max_side / max(figure.get_size_inches()))
+                figure.savefig(buffer, format="png", dpi=dpi)
                 outputs.append({"mime": "image/png", "data": base64.b64encode(buffer.getvalue()).decode("ascii")})
         except Exception as e:  # a figure that cannot be drawn is the cell's problem, reported like its output
             err.write("Cordon: a figure could not be rendered: %s: %s\n" % (type(e).__name__, e))
@@ -208,7 +213,7 @@ def _kernel(session_id, generation):
         finally:
             sys.stdout, sys.stderr = saved
             remember_modules()
-        outputs = collect_figures(err)
+        outputs = collect_figures(err, request.get("max_image_side", 0))
         return {
             "stdout": out.value(),
             "stderr": err.value(),

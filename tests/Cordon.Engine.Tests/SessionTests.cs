@@ -207,6 +207,32 @@ public sealed class SessionTests(SessionFixture fixture) : IClassFixture<Session
         }
     }
 
+    [Fact(Timeout = 60000)]
+    public async Task A_large_figure_is_drawn_to_fit_the_largest_image_side_asked_for()
+    {
+        var session = await Sessions.CreateAsync(new SessionRequest());
+        try
+        {
+            const string Code = "import matplotlib.pyplot as plt\nplt.figure(figsize=(20, 10), dpi=100)\nplt.plot([1, 2])\nNone";
+            var full = Assert.Single((await Run(session, Code, timeoutSeconds: 40)).Outputs);
+            Assert.Equal((2000, 1000), PngSize(full.Data));
+            var small = Assert.Single((await session.RunCellAsync(new CellRequest { Code = Code, MaxImageSide = 500, Timeout = TimeSpan.FromSeconds(40) })).Outputs);
+            var (width, height) = PngSize(small.Data);
+            Assert.InRange(width, 490, 500);
+            Assert.InRange(height, 240, 250);
+            var error = await Assert.ThrowsAsync<CordonException>(() => session.RunCellAsync(new CellRequest { Code = "1", MaxImageSide = 3 }));
+            Assert.Equal(CordonErrorCode.InvalidRequest, error.Code);
+        }
+        finally
+        {
+            await Sessions.DeleteAsync(session.Id);
+        }
+    }
+
+    // The IHDR chunk follows the 8-byte signature: length, type, then width and height, big-endian.
+    private static (int Width, int Height) PngSize(ReadOnlyMemory<byte> png) =>
+        (System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.Span[16..]), System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.Span[20..]));
+
     private static Task<CommandResult> Command(Session session, string command, double? timeoutSeconds = 20, bool background = false) =>
         session.RunCommandAsync(new CommandRequest
         {

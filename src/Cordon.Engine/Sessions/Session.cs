@@ -136,6 +136,8 @@ public sealed class Session
             throw new CordonException(CordonErrorCode.InvalidRequest, $"Session {Id} has no '{JailFiles.Printable(request.Language)}' kernel.");
         var timeout = request.Timeout ?? _options.CellTimeout;
         if (timeout <= TimeSpan.Zero) throw new CordonException(CordonErrorCode.InvalidRequest, "A cell's timeout must be positive.");
+        if (request.MaxImageSide is < 16 or > 10000)
+            throw new CordonException(CordonErrorCode.InvalidRequest, "A cell's largest image side must be from 16 to 10000 pixels.");
         ThrowIfClosed();
         await _cells.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -145,7 +147,7 @@ public sealed class Session
             var cell = Interlocked.Increment(ref _cellCount);
             var id = Interlocked.Increment(ref _nextRequest);
             var started = Stopwatch.GetTimestamp();
-            Send(new Dictionary<string, object> { ["id"] = id, ["op"] = "exec", ["cell"] = cell, ["code"] = request.Code, ["max_output"] = _outputLimit });
+            Send(new Dictionary<string, object> { ["id"] = id, ["op"] = "exec", ["cell"] = cell, ["code"] = request.Code, ["max_output"] = _outputLimit, ["max_image_side"] = request.MaxImageSide ?? 0 });
             JsonDocument? reply = await WaitAsync(id, timeout, cancellationToken).ConfigureAwait(false);
             var timedOut = reply is null;
             var restarted = false;

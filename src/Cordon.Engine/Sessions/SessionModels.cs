@@ -110,6 +110,12 @@ public sealed record CellRequest
 
     /// <summary>After this the cell is interrupted; null for <see cref="SessionOptions.CellTimeout"/>.</summary>
     public TimeSpan? Timeout { get; init; }
+
+    /// <summary>
+    /// The longest side, in pixels, of an image output; larger figures are drawn at a lower resolution to fit
+    /// (agents pay per pixel). Null for the figure's own size. From 16 to 10000.
+    /// </summary>
+    public int? MaxImageSide { get; init; }
 }
 
 /// <summary>An exception a cell raised, as the interpreter reports it (a result, not a fault of Cordon).</summary>
