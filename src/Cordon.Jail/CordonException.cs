@@ -27,6 +27,8 @@ public enum CordonErrorCode
     SessionNotFound,
     /// <summary>As many sessions as this Cordon allows are alive; delete one or retry later.</summary>
     SessionLimitReached,
+    /// <summary>The session has no command with this id (never started there, or a malformed id).</summary>
+    CommandNotFound,
 }
 
 /// <summary>The one exception type Cordon throws for its own faults, with a stable <see cref="Code"/>.</summary>

@@ -315,7 +315,7 @@ public static class CordonServer
         CordonErrorCode.InvalidRequest or CordonErrorCode.UnsafePath => StatusCodes.Status400BadRequest,
         CordonErrorCode.UnknownRuntime => StatusCodes.Status400BadRequest,
         CordonErrorCode.Overloaded or CordonErrorCode.UidPoolExhausted or CordonErrorCode.SessionLimitReached => StatusCodes.Status429TooManyRequests,
-        CordonErrorCode.SessionNotFound => StatusCodes.Status404NotFound,
+        CordonErrorCode.SessionNotFound or CordonErrorCode.CommandNotFound => StatusCodes.Status404NotFound,
         CordonErrorCode.HostUnsupported => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,
     };
@@ -329,6 +329,7 @@ public static class CordonServer
         CordonErrorCode.HostUnsupported => "This host cannot run jails",
         CordonErrorCode.SessionNotFound => "Session not found or expired",
         CordonErrorCode.SessionLimitReached => "Too many sessions",
+        CordonErrorCode.CommandNotFound => "Command not found",
         _ => "Internal error",
     };
 }

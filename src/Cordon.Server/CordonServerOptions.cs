@@ -1,4 +1,5 @@
 using Cordon.Engine;
+using SessionOptions = Cordon.Engine.Sessions.SessionOptions;
 
 namespace Cordon.Server;
 
@@ -48,6 +49,9 @@ public sealed class CordonServerOptions
     /// <summary>The highest limits of a compile stage a request may ask for (and its defaults).</summary>
     public StageLimitSettings CompileLimits { get; set; } = new() { WallTimeMs = 30_000, CpuTimeMs = 30_000, MemoryBytes = 1024L * 1024 * 1024, Processes = 128, OutputBytes = 1024 * 1024 };
 
+    /// <summary>Sessions: how many, how long they live, and the limits of each.</summary>
+    public SessionSettings Sessions { get; set; } = new();
+
     /// <summary>Every problem with these settings, each saying what to change.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -66,6 +70,7 @@ public sealed class CordonServerOptions
         if (Admission.QueueTimeoutSeconds is not (>= 0 and <= 86_400)) errors.Add("Admission.QueueTimeoutSeconds must be between 0 and 86400");
         errors.AddRange(RunLimits.Validate("RunLimits"));
         errors.AddRange(CompileLimits.Validate("CompileLimits"));
+        errors.AddRange(Sessions.Validate());
         return errors;
     }
 
@@ -166,4 +171,66 @@ public sealed class StageLimitSettings
         if (Processes < 0) yield return $"{section}.Processes must not be negative";
         if (OutputBytes < 0) yield return $"{section}.OutputBytes must not be negative";
     }
+}
+
+/// <summary>
+/// Session settings (see <see cref="SessionOptions"/>): how many may live, how long, and the limits of each jail, which
+/// are also the most a request may ask for.
+/// </summary>
+public sealed class SessionSettings
+{
+    // Files cross the API as one array each; a gibibyte is far beyond any sensible upload already.
+    private const long MaxFile = 1024L * 1024 * 1024;
+    private static readonly SessionOptions Defaults = new();
+
+    /// <summary>Sessions alive at once; one more is refused with 429.</summary>
+    public int MaxSessions { get; set; } = Defaults.MaxSessions;
+
+    /// <summary>Seconds unused after which a session is closed, unless its request asks for another value.</summary>
+    public double IdleTimeoutSeconds { get; set; } = Defaults.IdleTimeout.TotalSeconds;
+
+    /// <summary>Seconds after its creation at which a session is closed; the most a request may ask for.</summary>
+    public double MaxLifetimeSeconds { get; set; } = Defaults.MaxLifetime.TotalSeconds;
+
+    /// <summary>Seconds a cell (or a foreground command) may run when its request sets no timeout.</summary>
+    public double CellTimeoutSeconds { get; set; } = Defaults.CellTimeout.TotalSeconds;
+
+    /// <summary>Largest file written or read through the file API, bytes.</summary>
+    public long MaxFileBytes { get; set; } = Defaults.MaxFileBytes;
+
+    /// <summary>Memory of everything in a session, bytes.</summary>
+    public long MemoryBytes { get; set; } = Defaults.Limits.MemoryBytes;
+
+    /// <summary>Processes and threads of a session.</summary>
+    public int Processes { get; set; } = Defaults.Limits.Processes;
+
+    /// <summary>Size of a session's workspace (its disk), bytes.</summary>
+    public long WorkDirBytes { get; set; } = Defaults.Limits.WorkDirBytes;
+
+    /// <summary>Size of a session's /tmp, bytes.</summary>
+    public long TmpBytes { get; set; } = Defaults.Limits.TmpBytes;
+
+    internal IEnumerable<string> Validate()
+    {
+        // Checked here rather than by the engine: NaN or a huge value cannot even become a TimeSpan.
+        if (MaxSessions < 1) yield return "Sessions.MaxSessions must be at least 1";
+        if (IdleTimeoutSeconds is not (> 0 and <= SessionApiLimits.MaxSeconds)) yield return $"Sessions.IdleTimeoutSeconds must be more than 0 and at most {SessionApiLimits.MaxSeconds}";
+        if (MaxLifetimeSeconds is not (> 0 and <= SessionApiLimits.MaxSeconds)) yield return $"Sessions.MaxLifetimeSeconds must be more than 0 and at most {SessionApiLimits.MaxSeconds}";
+        if (CellTimeoutSeconds is not (> 0 and <= SessionApiLimits.MaxCellTimeoutMs / 1000)) yield return $"Sessions.CellTimeoutSeconds must be more than 0 and at most {SessionApiLimits.MaxCellTimeoutMs / 1000}";
+        if (MaxFileBytes is < 1 or > MaxFile) yield return $"Sessions.MaxFileBytes must be between 1 and {MaxFile}";
+        if (MemoryBytes < 4 * 1024 * 1024) yield return "Sessions.MemoryBytes must be at least 4194304 (4 MiB)";
+        if (Processes < 1) yield return "Sessions.Processes must be at least 1";
+        if (WorkDirBytes < 64 * 1024) yield return "Sessions.WorkDirBytes must be at least 65536 (64 KiB)";
+        if (TmpBytes < 64 * 1024) yield return "Sessions.TmpBytes must be at least 65536 (64 KiB)";
+    }
+
+    internal SessionOptions ToOptions() => Defaults with
+    {
+        MaxSessions = MaxSessions,
+        IdleTimeout = TimeSpan.FromSeconds(IdleTimeoutSeconds),
+        MaxLifetime = TimeSpan.FromSeconds(MaxLifetimeSeconds),
+        CellTimeout = TimeSpan.FromSeconds(CellTimeoutSeconds),
+        MaxFileBytes = MaxFileBytes,
+        Limits = Defaults.Limits with { MemoryBytes = MemoryBytes, Processes = Processes, WorkDirBytes = WorkDirBytes, TmpBytes = TmpBytes },
+    };
 }

@@ -31,6 +31,7 @@ public sealed class EngineService(IOptions<CordonServerOptions> options, ILogger
             Admission = o.Admission.ToOptions(),
             WarmPool = o.WarmPool.ToOptions(),
             RuntimesDirectory = string.IsNullOrEmpty(o.Runtimes) ? null : o.Runtimes,
+            Sessions = o.Sessions.ToOptions(),
         };
         engineOptions = engineOptions with
         {

@@ -9,7 +9,10 @@ namespace Cordon.Server;
 /// Checks a JSON document against the shape of a request record, as System.Text.Json sees it (names after the
 /// naming policy, <c>required</c> members, property types, <see cref="AllowedValuesAttribute"/> and
 /// <see cref="RangeAttribute"/>), and reports every problem rather than the first: unknown fields, fields given
-/// twice, wrong types, missing required fields, values out of range. A document that passes deserializes.
+/// twice, wrong types, missing required fields, values out of range. Objects, lists, string-keyed maps
+/// (<c>IReadOnlyDictionary&lt;string, T&gt;</c>: free-form names, each value checked), strings, booleans, whole
+/// numbers (<c>int</c>, <c>long</c>) and numbers with fractions (<c>double</c>, <c>decimal</c>) are understood. A
+/// document that passes deserializes.
 /// </summary>
 public static class JsonShape
 {
@@ -48,7 +51,9 @@ public static class JsonShape
     {
         String,
         Integer,
+        Number,
         Boolean,
+        Map,
         Object,
         Array,
         Other,
@@ -59,10 +64,12 @@ public static class JsonShape
         var clr = Nullable.GetUnderlyingType(type.Type) ?? type.Type;
         if (clr == typeof(string)) return Kind.String;
         if (clr == typeof(long) || clr == typeof(int)) return Kind.Integer;
+        if (clr == typeof(double) || clr == typeof(decimal)) return Kind.Number;
         if (clr == typeof(bool)) return Kind.Boolean;
         return type.Kind switch
         {
             JsonTypeInfoKind.Object => Kind.Object,
+            JsonTypeInfoKind.Dictionary when type.KeyType == typeof(string) => Kind.Map,
             JsonTypeInfoKind.Enumerable => Kind.Array,
             _ => Kind.Other,
         };
@@ -71,9 +78,9 @@ public static class JsonShape
     private static string Noun(Kind kind) => kind switch
     {
         Kind.String => "string",
-        Kind.Integer => "number",
+        Kind.Integer or Kind.Number => "number",
         Kind.Boolean => "boolean",
-        Kind.Object => "object",
+        Kind.Object or Kind.Map => "object",
         Kind.Array => "array",
         _ => "value",
     };
@@ -110,6 +117,9 @@ public static class JsonShape
             case Kind.Integer:
                 CheckInteger(value, Nullable.GetUnderlyingType(type.Type) ?? type.Type, path, errors, property);
                 break;
+            case Kind.Number:
+                CheckNumber(value, Nullable.GetUnderlyingType(type.Type) ?? type.Type, path, errors, property);
+                break;
             case Kind.Boolean:
                 if (value.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) errors.Add(path, "expected true or false");
                 break;
@@ -131,6 +141,14 @@ public static class JsonShape
                     break;
                 }
                 CheckObject(value, type, path, errors, options);
+                break;
+            case Kind.Map:
+                if (value.ValueKind != JsonValueKind.Object)
+                {
+                    errors.Add(path, "expected an object");
+                    break;
+                }
+                CheckMap(value, options.GetTypeInfo(type.ElementType!), path, errors, options);
                 break;
             default:
                 throw new NotSupportedException($"JsonShape does not know how to check {type.Type}.");
@@ -166,6 +184,19 @@ public static class JsonShape
         }
     }
 
+    /// <summary>A map's names are the client's own: any text is a name, but each once; every value has the map's value type.</summary>
+    private static void CheckMap(JsonElement value, JsonTypeInfo element, string path, Errors errors, JsonSerializerOptions options)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var member in value.EnumerateObject())
+        {
+            // A name is echoed into the answer: control characters and lone surrogates are shown escaped.
+            var memberPath = $"{path}.{Cordon.Jail.JailFiles.Printable(member.Name)}";
+            if (!seen.Add(member.Name)) errors.Add(memberPath, "given more than once");
+            else CheckValue(member.Value, element, memberPath, required: true, errors, options);
+        }
+    }
+
     // stdinEncoding, StdinEncoding and stdin-encoding all mean stdin_encoding to a reader in a hurry, and
     // wall_time is wall_time_ms without its unit.
     private static string Loose(string name) =>
@@ -197,7 +228,7 @@ public static class JsonShape
                 : "expected a whole number");
             return;
         }
-        if (property?.AttributeProvider?.GetCustomAttributes(typeof(RangeAttribute), inherit: true).FirstOrDefault() is RangeAttribute range)
+        if (RangeOf(property) is { } range)
         {
             var min = Convert.ToDouble(range.Minimum, CultureInfo.InvariantCulture);
             var max = Convert.ToDouble(range.Maximum, CultureInfo.InvariantCulture);
@@ -210,6 +241,39 @@ public static class JsonShape
             }
         }
     }
+
+    private static void CheckNumber(JsonElement value, Type clr, string path, Errors errors, JsonPropertyInfo? property)
+    {
+        if (value.ValueKind != JsonValueKind.Number)
+        {
+            errors.Add(path, "expected a number");
+            return;
+        }
+        // JSON has no NaN or infinity, but a literal such as 1e999 is beyond a double (and far less fits a decimal):
+        // such a number is refused by its field's range when it has one.
+        var range = RangeOf(property);
+        var fits = value.TryGetDouble(out var number) && double.IsFinite(number) && (clr != typeof(decimal) || value.TryGetDecimal(out _));
+        if (!fits && range is null)
+        {
+            errors.Add(path, "is out of range for a number");
+            return;
+        }
+        if (!fits) number = value.GetRawText().StartsWith('-') ? double.NegativeInfinity : double.PositiveInfinity;
+        if (range is not null)
+        {
+            var min = Convert.ToDouble(range.Minimum, CultureInfo.InvariantCulture);
+            var max = Convert.ToDouble(range.Maximum, CultureInfo.InvariantCulture);
+            if (number < min || number > max)
+            {
+                errors.Add(path, max >= double.MaxValue
+                    ? $"must be at least {min.ToString(CultureInfo.InvariantCulture)}"
+                    : $"must be between {min.ToString(CultureInfo.InvariantCulture)} and {max.ToString(CultureInfo.InvariantCulture)}");
+            }
+        }
+    }
+
+    private static RangeAttribute? RangeOf(JsonPropertyInfo? property) =>
+        property?.AttributeProvider?.GetCustomAttributes(typeof(RangeAttribute), inherit: true).FirstOrDefault() as RangeAttribute;
 
     private static void CheckAllowed(string? text, string path, Errors errors, JsonPropertyInfo? property)
     {

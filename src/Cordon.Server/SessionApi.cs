@@ -125,8 +125,129 @@ public static class SessionApi
             .Produces(StatusCodes.Status201Created)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
+        MapCommands(sessions);
         return app;
     }
+
+    private const string CommandDescription = """
+        Runs a shell command line (/bin/sh -c) inside the session's jail, in the workspace, in its own process group,
+        with the session's limits. In the foreground the answer comes when the command ended or its timeout killed
+        it (a non-zero exit is a normal result). With background true the answer is 202 at once, with the command's
+        id and a Location header; GET that to read its output so far and learn when it ends. A command dies with its
+        session; a kernel restart leaves it running. If the client goes away, a foreground command is killed.
+        """;
+
+    private static void MapCommands(RouteGroupBuilder sessions)
+    {
+        sessions.MapPost("/{id}/commands", RunCommandAsync)
+            .WithName("RunCommand")
+            .WithSummary("Runs a shell command in the session: waits for its end, or with background true answers 202 at once.")
+            .WithDescription(CommandDescription)
+            .Accepts<CommandRequestBody>("application/json")
+            .Produces<CommandResponse>(StatusCodes.Status200OK)
+            .Produces<CommandResponse>(StatusCodes.Status202Accepted)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+        sessions.MapGet("/{id}/commands/{command}", (HttpContext context, EngineService service, string id, string command) =>
+                WithSession(context, service, id, async session =>
+                    await CommandAnswerAsync(context, await session.GetCommandAsync(command, context.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false)))
+            .WithName("GetCommand")
+            .WithSummary("A command's state: its output so far while it runs, its exit code or signal once it ended.")
+            .Produces<CommandResponse>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        sessions.MapDelete("/{id}/commands/{command}", (HttpContext context, EngineService service, string id, string command) =>
+                WithSession(context, service, id, async session =>
+                {
+                    var result = await session.KillCommandAsync(command, context.RequestAborted).ConfigureAwait(false);
+                    SessionApiLog.CommandKilled(context.RequestServices.GetLogger(), session.Id, command, Clients.Of(context));
+                    await CommandAnswerAsync(context, result).ConfigureAwait(false);
+                }))
+            .WithName("KillCommand")
+            .WithSummary("Kills a command's whole process group (SIGKILL) and returns its final state; a command that already ended is returned as it is.")
+            .Produces<CommandResponse>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        sessions.MapPost("/{id}/commands/{command}/signal", SignalCommandAsync)
+            .WithName("SignalCommand")
+            .WithSummary("Sends a signal (TERM, INT, KILL, ...) to a running command's process group; returns its state right after.")
+            .Accepts<SignalRequestBody>("application/json")
+            .Produces<CommandResponse>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+    }
+
+    private static async Task RunCommandAsync(HttpContext context, EngineService service, ILoggerFactory loggerFactory, string id)
+    {
+        var logger = loggerFactory.CreateLogger("Cordon.Server.SessionApi");
+        var session = await FindAsync(context, service, logger, id).ConfigureAwait(false);
+        if (session is null) return;
+        if (await ReadBodyAsync<CommandRequestBody>(context, logger, e => JsonShape.Check<CommandRequestBody>(e, CordonServer.Json)).ConfigureAwait(false) is not { } body) return;
+        // The engine refuses these too, but one at a time and without the field's name.
+        string? problem = string.IsNullOrWhiteSpace(body.Command) ? "command: must not be empty"
+            : body.Command.Contains('\0', StringComparison.Ordinal) ? "command: must not contain NUL (\\u0000)"
+            : null;
+        if (problem is not null)
+        {
+            await RefuseAsync(context, logger, StatusCodes.Status400BadRequest, "invalid_request", "Invalid request", problem, [problem]).ConfigureAwait(false);
+            return;
+        }
+        var request = new CommandRequest
+        {
+            Command = body.Command,
+            Timeout = body.TimeoutSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+            Background = body.Background ?? false,
+        };
+        var started = Stopwatch.GetTimestamp();
+        CommandResult result;
+        try
+        {
+            // A client that goes away cancels a foreground command: the engine then kills it, as nobody waits for it.
+            result = await session.RunCommandAsync(request, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (CordonException e)
+        {
+            await RefuseAsync(context, logger, e).ConfigureAwait(false);
+            return;
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            ServerLog.ClientGone(logger, Problems.RequestId(context), Clients.Of(context));
+            return;
+        }
+        SessionApiLog.CommandServed(logger, session.Id, result.Id, Clients.Of(context), request.Background, result.Running,
+            (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        if (request.Background)
+        {
+            context.Response.Headers.Location = $"/v1/sessions/{session.Id}/commands/{result.Id}";
+            await TypedResults.Json(CommandResponse.From(result), CordonServer.Json, statusCode: StatusCodes.Status202Accepted).ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+        await CommandAnswerAsync(context, result).ConfigureAwait(false);
+    }
+
+    private static async Task SignalCommandAsync(HttpContext context, EngineService service, ILoggerFactory loggerFactory, string id, string command)
+    {
+        var logger = loggerFactory.CreateLogger("Cordon.Server.SessionApi");
+        var session = await FindAsync(context, service, logger, id).ConfigureAwait(false);
+        if (session is null) return;
+        if (await ReadBodyAsync<SignalRequestBody>(context, logger, e => JsonShape.Check<SignalRequestBody>(e, CordonServer.Json)).ConfigureAwait(false) is not { } body) return;
+        CommandResult result;
+        try
+        {
+            result = await session.SignalCommandAsync(command, body.Signal, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (CordonException e)
+        {
+            await RefuseAsync(context, logger, e).ConfigureAwait(false);
+            return;
+        }
+        SessionApiLog.CommandSignalled(logger, session.Id, result.Id, JailFiles.Printable(body.Signal), Clients.Of(context));
+        await CommandAnswerAsync(context, result).ConfigureAwait(false);
+    }
+
+    private static Task CommandAnswerAsync(HttpContext context, CommandResult result) =>
+        TypedResults.Json(CommandResponse.From(result), CordonServer.Json).ExecuteAsync(context);
 
     private static async Task CreateAsync(HttpContext context, EngineService service, ILoggerFactory loggerFactory)
     {
@@ -134,7 +255,7 @@ public static class SessionApi
         // Every field has a default, so an empty body (no content at all) is a request for the defaults.
         SessionRequestBody body;
         if (string.IsNullOrEmpty(context.Request.ContentType) && (context.Request.ContentLength == 0 || (context.Request.ContentLength is null && !context.Request.Headers.TransferEncoding.Any()))) body = new SessionRequestBody();
-        else if (await ReadBodyAsync<SessionRequestBody>(context, logger, SessionRequestShape.Check).ConfigureAwait(false) is { } read) body = read;
+        else if (await ReadBodyAsync<SessionRequestBody>(context, logger, e => JsonShape.Check<SessionRequestBody>(e, CordonServer.Json)).ConfigureAwait(false) is { } read) body = read;
         else return;
 
         var engine = service.Engine;
@@ -382,6 +503,9 @@ public static class SessionApi
             // The engine says "not found or expired"; the client also needs to know what to do about it.
             { Code: CordonErrorCode.SessionNotFound } =>
                 (StatusCodes.Status404NotFound, e.CodeName, "Session not found", e.Message + " Create a new session with POST /v1/sessions."),
+            { Code: CordonErrorCode.CommandNotFound } =>
+                (StatusCodes.Status404NotFound, e.CodeName, "Command not found",
+                    e.Message + " Use the 'id' that POST /v1/sessions/{id}/commands answered (c1, c2, ...), in the same session."),
             { Code: CordonErrorCode.SessionLimitReached } =>
                 (StatusCodes.Status429TooManyRequests, e.CodeName, "Too many sessions", e.Message),
             // A missing file is reported by the jail layer (ENOENT) or, for deletes, by the session's supervisor.
@@ -400,53 +524,16 @@ public static class SessionApi
     }
 }
 
-/// <summary>
-/// The session body's shape: <see cref="JsonShape"/> for everything but the labels, whose free-form names it does not
-/// check, and the mapping of limits with the server's session defaults as maxima.
-/// </summary>
+/// <summary>The mapping of a session body's limits, with the server's session defaults as maxima.</summary>
 internal static class SessionRequestShape
 {
-    public static IReadOnlyList<string> Check(JsonElement root)
-    {
-        if (root.ValueKind != JsonValueKind.Object) return JsonShape.Check<SessionRequestBody>(root, CordonServer.Json);
-        var labels = new List<JsonElement>();
-        using var stream = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(stream))
-        {
-            writer.WriteStartObject();
-            foreach (var member in root.EnumerateObject())
-            {
-                if (member.NameEquals("labels")) labels.Add(member.Value);
-                else member.WriteTo(writer);
-            }
-            writer.WriteEndObject();
-        }
-        using var rest = JsonDocument.Parse(stream.ToArray());
-        var errors = JsonShape.Check<SessionRequestBody>(rest.RootElement, CordonServer.Json).ToList();
-        if (labels.Count > 1) errors.Add("labels: given more than once");
-        else if (labels.Count == 1 && labels[0].ValueKind != JsonValueKind.Null)
-        {
-            if (labels[0].ValueKind != JsonValueKind.Object) errors.Add("labels: expected an object");
-            else
-            {
-                var seen = new HashSet<string>(StringComparer.Ordinal);
-                foreach (var label in labels[0].EnumerateObject())
-                {
-                    var path = "labels." + JailFiles.Printable(label.Name);
-                    if (!seen.Add(label.Name)) errors.Add(path + ": given more than once");
-                    else if (label.Value.ValueKind != JsonValueKind.String) errors.Add(path + ": expected a string");
-                    else if (JsonShape.TryGetText(label.Value) is null) errors.Add(path + ": is not valid text (invalid UTF-8 or a lone surrogate escape)");
-                }
-            }
-        }
-        return errors.Take(JsonShape.MaxErrors).ToList();
-    }
-
     /// <summary>The overrides a body asks for; a value above the server's session default is an error (a request may only lower a limit).</summary>
     public static LimitOverrides? Limits(SessionLimitsBody? body, JailLimits defaults, List<string> errors)
     {
         if (body is null) return null;
         Check(body.MemoryBytes, defaults.MemoryBytes, "memory_bytes");
+        if (body.CpuCores is { } cores && defaults.CpuCores is { } most && cores > most)
+            errors.Add($"limits.cpu_cores: {cores.ToString(CultureInfo.InvariantCulture)} is above the maximum of {most.ToString(CultureInfo.InvariantCulture)}");
         Check(body.Processes, defaults.Processes, "processes");
         Check(body.WorkDirBytes, defaults.WorkDirBytes, "work_dir_bytes");
         Check(body.TmpBytes, defaults.TmpBytes, "tmp_bytes");
@@ -455,6 +542,7 @@ internal static class SessionRequestShape
         return new LimitOverrides
         {
             MemoryBytes = body.MemoryBytes,
+            CpuCores = body.CpuCores,
             Processes = body.Processes,
             WorkDirBytes = body.WorkDirBytes,
             TmpBytes = body.TmpBytes,

@@ -19,4 +19,13 @@ internal static partial class SessionApiLog
 
     [LoggerMessage(3204, LogLevel.Debug, "Session {SessionId}: wrote {Path} ({Bytes} bytes)")]
     public static partial void FileWritten(ILogger logger, string sessionId, string path, int bytes);
+
+    [LoggerMessage(3205, LogLevel.Information, "Session {SessionId}: command {CommandId} answered to {Client} in {ElapsedMs} ms (background: {Background}, running: {Running})")]
+    public static partial void CommandServed(ILogger logger, string sessionId, string commandId, string client, bool background, bool running, long elapsedMs);
+
+    [LoggerMessage(3206, LogLevel.Information, "Session {SessionId}: command {CommandId} sent signal {Signal} by {Client}")]
+    public static partial void CommandSignalled(ILogger logger, string sessionId, string commandId, string signal, string client);
+
+    [LoggerMessage(3207, LogLevel.Information, "Session {SessionId}: command {CommandId} killed by {Client}")]
+    public static partial void CommandKilled(ILogger logger, string sessionId, string commandId, string client);
 }

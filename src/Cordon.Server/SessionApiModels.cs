@@ -45,6 +45,11 @@ public sealed record SessionLimitsBody
     [Range(4L * 1024 * 1024, long.MaxValue)]
     public long? MemoryBytes { get; init; }
 
+    /// <summary>CPU cores the session may use at once (fractions allowed).</summary>
+    [Description("CPU cores the session may use at once (0.5 is half a core); unset means the server's session default, if any.")]
+    [Range(0.01, 1024)]
+    public double? CpuCores { get; init; }
+
     /// <summary>Processes and threads.</summary>
     [Description("Processes and threads.")]
     [Range(1, int.MaxValue)]
@@ -88,6 +93,31 @@ public sealed record CellRequestBody
     public long? TimeoutMs { get; init; }
 }
 
+/// <summary>The body of <c>POST /v1/sessions/{id}/commands</c>.</summary>
+public sealed record CommandRequestBody
+{
+    /// <summary>The shell command line, run by <c>/bin/sh -c</c> in the workspace.</summary>
+    [Description("The shell command line, run by /bin/sh -c inside the session's jail, in the workspace, in its own process group.")]
+    public required string Command { get; init; }
+
+    /// <summary>Seconds after which the command's process group is killed.</summary>
+    [Description("Seconds (fractions allowed) after which the command's whole process group is killed. Default: the server's cell timeout in the foreground (30), none in the background (it lives as long as the session).")]
+    [Range(0.001, SessionApiLimits.MaxCommandTimeoutSeconds)]
+    public double? TimeoutSeconds { get; init; }
+
+    /// <summary>True to answer at once (202) with the command's id instead of waiting for its end.</summary>
+    [Description("True to answer at once (202, Location: the command) instead of waiting for the end; read its output later with GET.")]
+    public bool? Background { get; init; }
+}
+
+/// <summary>The body of <c>POST /v1/sessions/{id}/commands/{command}/signal</c>.</summary>
+public sealed record SignalRequestBody
+{
+    /// <summary>The signal: a name (TERM, SIGINT) or its number.</summary>
+    [Description("The signal, by name with or without SIG (TERM, SIGINT) or by number: HUP, INT, QUIT, KILL, USR1, USR2, TERM, CONT or STOP.")]
+    public required string Signal { get; init; }
+}
+
 /// <summary>Bounds of the session API's numbers, so none can overflow a <see cref="TimeSpan"/>.</summary>
 public static class SessionApiLimits
 {
@@ -96,6 +126,9 @@ public static class SessionApiLimits
 
     /// <summary>Longest cell timeout a request may name: a day.</summary>
     public const long MaxCellTimeoutMs = 24L * 3600 * 1000;
+
+    /// <summary>Longest command timeout a request may name: a day.</summary>
+    public const double MaxCommandTimeoutSeconds = 24 * 3600;
 }
 
 /// <summary>A session as the API shows it.</summary>
@@ -124,13 +157,38 @@ public sealed record SessionResponse(string Id, IReadOnlyList<string> Languages,
 /// <param name="KernelRestarted">Whether the kernel had to be restarted (its state is lost).</param>
 /// <param name="Reloaded">Workspace modules dropped before the cell because their files changed.</param>
 /// <param name="DurationMs">Time the cell ran, ms.</param>
+/// <param name="Outputs">Rich outputs in order: each matplotlib figure open at the cell's end, as a PNG.</param>
 public sealed record CellResponse(int Cell, string Stdout, string Stderr, bool OutputTruncated, string? Value, CellErrorResponse? Error,
-    bool TimedOut, bool KernelRestarted, IReadOnlyList<string> Reloaded, double DurationMs)
+    bool TimedOut, bool KernelRestarted, IReadOnlyList<string> Reloaded, double DurationMs, IReadOnlyList<CellOutputResponse> Outputs)
 {
     internal static CellResponse From(CellResult result) => new(
         result.Cell, result.Stdout, result.Stderr, result.OutputTruncated, result.Value,
         result.Error is { } e ? new CellErrorResponse(e.Type, e.Message, e.Traceback) : null,
-        result.TimedOut, result.KernelRestarted, result.Reloaded, Math.Round(result.Duration.TotalMilliseconds, 3));
+        result.TimedOut, result.KernelRestarted, result.Reloaded, Math.Round(result.Duration.TotalMilliseconds, 3),
+        [.. result.Outputs.Select(o => new CellOutputResponse(o.MimeType, o.Data.ToArray()))]);
+}
+
+/// <summary>A rich output of a cell.</summary>
+/// <param name="MimeType">Its media type (image/png).</param>
+/// <param name="Data">Its bytes, base64 in JSON.</param>
+public sealed record CellOutputResponse(string MimeType, byte[] Data);
+
+/// <summary>A command's state as the API shows it: finished, or running with its output so far.</summary>
+/// <param name="Id">The command's id in its session (c1, c2, ...), for GET, DELETE and signal.</param>
+/// <param name="Running">True while it runs.</param>
+/// <param name="ExitCode">Its exit code once it exited on its own; null while running or when a signal ended it.</param>
+/// <param name="Signal">The signal that ended it (9 after a timeout or a kill); null otherwise.</param>
+/// <param name="Stdout">What it wrote to stdout (so far), up to the session's output limit.</param>
+/// <param name="Stderr">What it wrote to stderr (so far), up to the session's output limit.</param>
+/// <param name="OutputTruncated">Whether output past the session's output limit was dropped.</param>
+/// <param name="TimedOut">Whether it was killed at its timeout.</param>
+/// <param name="DurationMs">How long it ran (so far), ms.</param>
+public sealed record CommandResponse(string Id, bool Running, int? ExitCode, int? Signal, string Stdout, string Stderr,
+    bool OutputTruncated, bool TimedOut, double DurationMs)
+{
+    internal static CommandResponse From(CommandResult result) => new(
+        result.Id, result.Running, result.ExitCode, result.Signal, result.Stdout, result.Stderr,
+        result.OutputTruncated, result.TimedOut, Math.Round(result.Duration.TotalMilliseconds, 3));
 }
 
 /// <summary>An exception a cell raised: a result of the cell, not a fault of Cordon.</summary>

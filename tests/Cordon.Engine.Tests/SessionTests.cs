@@ -311,7 +311,7 @@ public sealed class SessionTests(SessionFixture fixture) : IClassFixture<Session
             Assert.Equal(15, (await session.GetCommandAsync(termed.Id)).Signal);
 
             var unknown = await Assert.ThrowsAsync<CordonException>(() => session.GetCommandAsync("c999"));
-            Assert.Equal(CordonErrorCode.InvalidRequest, unknown.Code);
+            Assert.Equal(CordonErrorCode.CommandNotFound, unknown.Code);
             await Assert.ThrowsAsync<CordonException>(() => session.GetCommandAsync("c1\nrm x"));
             await Assert.ThrowsAsync<CordonException>(() => session.SignalCommandAsync(counting.Id, "BOGUS"));
         }

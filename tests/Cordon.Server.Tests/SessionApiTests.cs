@@ -34,7 +34,7 @@ public sealed class SessionApiTests : IAsyncLifetime
         Assert.Contains(_app.Logs.Events, e => e.Id.Id == 3201 && e.Message.Contains(id, StringComparison.Ordinal));
 
         var cell = await CellAsync(id, "x = 20\nprint('hi')\nx + 1");
-        Assert.Equal(["cell", "stdout", "stderr", "output_truncated", "value", "error", "timed_out", "kernel_restarted", "reloaded", "duration_ms"],
+        Assert.Equal(["cell", "stdout", "stderr", "output_truncated", "value", "error", "timed_out", "kernel_restarted", "reloaded", "duration_ms", "outputs"],
             cell.AsObject().Select(p => p.Key));
         Assert.Equal(1, (int)cell["cell"]!);
         Assert.Equal("hi\n", (string)cell["stdout"]!);

@@ -279,7 +279,7 @@ public sealed class Session
             if (answer is null)
                 throw new CordonException(CordonErrorCode.SessionNotFound, $"Session {Id}: session not found or expired (its supervisor is gone).");
             if (answer.StartsWith("error ", StringComparison.Ordinal))
-                throw new CordonException(failure, $"Session {Id}: {line.Split(' ')[0]} failed: {answer[6..]}.");
+                throw new CordonException(answer == "error no such command" ? CordonErrorCode.CommandNotFound : failure, $"Session {Id}: {line.Split(' ')[0]} failed: {answer[6..]}.");
             return answer.StartsWith("ok ", StringComparison.Ordinal) ? answer[3..] : "";
         }
         finally
@@ -397,7 +397,7 @@ public sealed class Session
         ArgumentNullException.ThrowIfNull(commandId);
         // It goes into a control line: only the supervisor's own shape (c1, c2, ...) is passed on.
         if (commandId.Length is < 2 or > 12 || commandId[0] != 'c' || commandId.AsSpan(1).ContainsAnyExceptInRange('0', '9'))
-            throw new CordonException(CordonErrorCode.InvalidRequest, $"'{JailFiles.Printable(commandId)}': no such command.");
+            throw new CordonException(CordonErrorCode.CommandNotFound, $"'{JailFiles.Printable(commandId)}': no such command.");
     }
 
     private static CommandResult ToCommandResult(string answer)
