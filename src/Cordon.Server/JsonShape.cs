@@ -193,6 +193,7 @@ public static class JsonShape
             // A name is echoed into the answer: control characters and lone surrogates are shown escaped.
             var memberPath = $"{path}.{Cordon.Jail.JailFiles.Printable(member.Name)}";
             if (!seen.Add(member.Name)) errors.Add(memberPath, "given more than once");
+            else if (member.Value.ValueKind == JsonValueKind.Null) errors.Add(memberPath, $"expected a {Noun(KindOf(element))}, not null");
             else CheckValue(member.Value, element, memberPath, required: true, errors, options);
         }
     }
