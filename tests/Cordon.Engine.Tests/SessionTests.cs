@@ -433,7 +433,7 @@ public sealed class SessionTests(SessionFixture fixture) : IClassFixture<Session
         }));
     }
 
-    private static List<int> ProcessesOf(uint uid)
+    internal static List<int> ProcessesOf(uint uid)
     {
         var found = new List<int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -452,7 +452,7 @@ public sealed class SessionTests(SessionFixture fixture) : IClassFixture<Session
         return found;
     }
 
-    private static List<string> CgroupsNamed(string jailId)
+    internal static List<string> CgroupsNamed(string jailId)
     {
         var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, MaxRecursionDepth = 8 };
         return [.. Directory.EnumerateDirectories("/sys/fs/cgroup", "*" + jailId + "*", options)];
