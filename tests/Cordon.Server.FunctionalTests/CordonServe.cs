@@ -142,6 +142,19 @@ public sealed class CordonServe : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>
+    /// Kills the server with SIGKILL, as a crash or the OOM killer would: only the server process, which cleans
+    /// nothing up. Returns once it has exited; what it leaves is for the next server's janitor.
+    /// </summary>
+    public async Task CrashAsync()
+    {
+        _stopped = true;
+        await SendSignalAsync(_process.Id, "KILL");
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await _process.WaitForExitAsync(deadline.Token);
+        Http.Dispose();
+    }
+
     /// <summary>What an instance left behind: its folder, cgroups and jail processes; empty when nothing.</summary>
     public static IReadOnlyList<string> Leftovers(string? instanceId)
     {
