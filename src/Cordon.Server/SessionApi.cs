@@ -182,16 +182,7 @@ public static class SessionApi
         var logger = loggerFactory.CreateLogger("Cordon.Server.SessionApi");
         var session = await FindAsync(context, service, logger, id).ConfigureAwait(false);
         if (session is null) return;
-        if (await ReadBodyAsync<CommandRequestBody>(context, logger, e => JsonShape.Check<CommandRequestBody>(e, CordonServer.Json)).ConfigureAwait(false) is not { } body) return;
-        // The engine refuses these too, but one at a time and without the field's name.
-        string? problem = string.IsNullOrWhiteSpace(body.Command) ? "command: must not be empty"
-            : body.Command.Contains('\0', StringComparison.Ordinal) ? "command: must not contain NUL (\\u0000)"
-            : null;
-        if (problem is not null)
-        {
-            await RefuseAsync(context, logger, StatusCodes.Status400BadRequest, "invalid_request", "Invalid request", problem, [problem]).ConfigureAwait(false);
-            return;
-        }
+        if (await ReadBodyAsync<CommandRequestBody>(context, logger, CheckCommand).ConfigureAwait(false) is not { } body) return;
         var request = new CommandRequest
         {
             Command = body.Command,
@@ -224,6 +215,19 @@ public static class SessionApi
             return;
         }
         await CommandAnswerAsync(context, result).ConfigureAwait(false);
+    }
+
+    /// <summary>The body's shape and, in the same list, what the engine would refuse one at a time and without the field's name.</summary>
+    private static List<string> CheckCommand(JsonElement root)
+    {
+        var errors = JsonShape.Check<CommandRequestBody>(root, CordonServer.Json).ToList();
+        if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("command", out var command) && command.ValueKind == JsonValueKind.String
+            && JsonShape.TryGetText(command) is { } text)
+        {
+            if (string.IsNullOrWhiteSpace(text)) errors.Add("command: must not be empty");
+            else if (text.Contains('\0', StringComparison.Ordinal)) errors.Add("command: must not contain NUL (\\u0000)");
+        }
+        return errors;
     }
 
     private static async Task SignalCommandAsync(HttpContext context, EngineService service, ILoggerFactory loggerFactory, string id, string command)

@@ -90,6 +90,11 @@ public sealed class SessionCommandApiTests : IAsyncLifetime
         Assert.Equal("ready\ngot-term\n", (string)state["stdout"]!);
         Assert.Contains(_app.Logs.Events, e => e.Id.Id == 3206 && e.Values.Contains("SessionId=" + _session, StringComparison.Ordinal));
 
+        // DELETE of a command that already ended leaves it as it was.
+        var ended = await (await _app.Client.DeleteAsync($"{Commands}/{id}")).JsonAsync();
+        Assert.Equal(7, (int)ended["exit_code"]!);
+        Assert.Null(ended["signal"]);
+
         // DELETE kills a running one and answers its final state.
         var second = await (await _app.Client.PostAsync(Commands, Json(new JsonObject { ["command"] = "sleep 60", ["background"] = true }))).JsonAsync();
         var killed = await _app.Client.DeleteAsync($"{Commands}/{(string)second["id"]!}");
@@ -98,6 +103,24 @@ public sealed class SessionCommandApiTests : IAsyncLifetime
         Assert.False((bool)final["running"]!);
         Assert.Equal(9, (int)final["signal"]!);
         Assert.Contains(_app.Logs.Events, e => e.Id.Id == 3207 && e.Values.Contains("SessionId=" + _session, StringComparison.Ordinal));
+    }
+
+    [Fact(Timeout = 60000)]
+    public async Task A_client_that_hangs_up_takes_its_foreground_command_with_it()
+    {
+        using var hangUp = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            _app.Client.PostAsync(Commands, Json(new JsonObject { ["command"] = "echo started; sleep 30" }), hangUp.Token));
+        JsonNode state = new JsonObject { ["running"] = true };
+        for (var i = 0; i < 200 && (bool)state["running"]!; i++)
+        {
+            await Task.Delay(25);
+            var response = await _app.GetAsync($"{Commands}/c1");
+            if ((int)response.StatusCode == 200) state = await response.JsonAsync();
+        }
+        Assert.False((bool)state["running"]!, state.ToJsonString());
+        Assert.Equal(9, (int)state["signal"]!);
+        Assert.False((bool)state["timed_out"]!);
     }
 
     [Fact(Timeout = 60000)]
@@ -134,8 +157,8 @@ public sealed class SessionCommandApiTests : IAsyncLifetime
         Assert.Equal(["cmd: unknown field", "timeout: unknown field (did you mean timeout_seconds?)",
             "timeout_seconds: expected a number", "background: expected true or false", "command: required string"], shape.Errors());
 
-        var range = await (await _app.Client.PostAsync(Commands, Json(new JsonObject { ["command"] = "true", ["timeout_seconds"] = 0 }))).ProblemAsync(400);
-        Assert.Equal(["timeout_seconds: must be between 0.001 and 86400"], range.Errors());
+        var range = await (await _app.Client.PostAsync(Commands, Json(new JsonObject { ["command"] = " ", ["timeout_seconds"] = 0 }))).ProblemAsync(400);
+        Assert.Equal(["timeout_seconds: must be between 0.001 and 86400", "command: must not be empty"], range.Errors());
         var empty = await (await _app.Client.PostAsync(Commands, Json(new JsonObject { ["command"] = "  " }))).ProblemAsync(400);
         Assert.Equal(["command: must not be empty"], empty.Errors());
         var nul = await (await _app.Client.PostAsync(Commands, Json(new JsonObject { ["command"] = "echo a\0b" }))).ProblemAsync(400);
