@@ -7,7 +7,7 @@ namespace Cordon.Server.FunctionalTests;
 /// <summary>A server killed with SIGKILL while its sessions are busy leaves them behind; the next server's janitor removes every trace.</summary>
 public sealed class SessionCrashTests
 {
-    private static readonly Dictionary<string, string> Settings = new() { ["WarmPool__Enabled"] = "false" };
+    private static readonly Dictionary<string, string> Settings = new() { ["WarmPool__Enabled"] = "false", ["Sessions__MaxSessions"] = "2" };
 
     [Fact(Timeout = 300_000)]
     public async Task After_kill_9_the_next_server_removes_the_old_sessions_processes_cgroups_and_workspaces()
@@ -38,6 +38,8 @@ public sealed class SessionCrashTests
             var command = await old.Http.PostAsync($"v1/sessions/{busy}/commands", Json(new JsonObject { ["command"] = "sleep 600", ["background"] = true }));
             Assert.Equal(202, (int)command.StatusCode);
             Assert.True((bool)(await command.JsonAsync())["running"]!);
+            // CORDON_Sessions__MaxSessions reached the engine.
+            Assert.Equal(429, (int)(await old.Http.PostAsync("v1/sessions", Json(new JsonObject()))).StatusCode);
 
             workspace = Path.GetDirectoryName(FindFile($"/run/cordon/instances/{instance}", marker + ".txt"))!;
             jailed = JailProcesses(instance);
