@@ -177,45 +177,34 @@ public static class SessionApi
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
     }
 
-    private static async Task RunCommandAsync(HttpContext context, EngineService service, ILoggerFactory loggerFactory, string id)
-    {
-        var logger = loggerFactory.CreateLogger("Cordon.Server.SessionApi");
-        var session = await FindAsync(context, service, logger, id).ConfigureAwait(false);
-        if (session is null) return;
-        if (await ReadBodyAsync<CommandRequestBody>(context, logger, CheckCommand).ConfigureAwait(false) is not { } body) return;
-        var request = new CommandRequest
+    private static Task RunCommandAsync(HttpContext context, EngineService service, string id) =>
+        WithSession(context, service, id, async session =>
         {
-            Command = body.Command,
-            Timeout = body.TimeoutSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
-            Background = body.Background ?? false,
-        };
-        var started = Stopwatch.GetTimestamp();
-        CommandResult result;
-        try
-        {
-            // A client that goes away cancels a foreground command: the engine then kills it, as nobody waits for it.
-            result = await session.RunCommandAsync(request, context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (CordonException e)
-        {
-            await RefuseAsync(context, logger, e).ConfigureAwait(false);
-            return;
-        }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
-        {
-            ServerLog.ClientGone(logger, Problems.RequestId(context), Clients.Of(context));
-            return;
-        }
-        SessionApiLog.CommandServed(logger, session.Id, result.Id, Clients.Of(context), request.Background, result.Running,
-            (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-        if (request.Background)
-        {
-            context.Response.Headers.Location = $"/v1/sessions/{session.Id}/commands/{result.Id}";
-            await TypedResults.Json(CommandResponse.From(result), CordonServer.Json, statusCode: StatusCodes.Status202Accepted).ExecuteAsync(context).ConfigureAwait(false);
-            return;
-        }
-        await CommandAnswerAsync(context, result).ConfigureAwait(false);
-    }
+            var logger = context.RequestServices.GetLogger();
+            if (await ReadBodyAsync<CommandRequestBody>(context, logger, CheckCommand).ConfigureAwait(false) is not { } body) return;
+            var request = new CommandRequest
+            {
+                Command = body.Command,
+                Timeout = body.TimeoutSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+                Background = body.Background ?? false,
+            };
+            var started = Stopwatch.GetTimestamp();
+            CommandResult result;
+            try
+            {
+                // A client that goes away cancels a foreground command: the engine then kills it, as nobody waits for it.
+                result = await session.RunCommandAsync(request, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                ServerLog.ClientGone(logger, Problems.RequestId(context), Clients.Of(context));
+                return;
+            }
+            SessionApiLog.CommandServed(logger, session.Id, result.Id, Clients.Of(context), request.Background, result.Running,
+                (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            if (request.Background) context.Response.Headers.Location = $"/v1/sessions/{session.Id}/commands/{result.Id}";
+            await CommandAnswerAsync(context, result, request.Background ? StatusCodes.Status202Accepted : StatusCodes.Status200OK).ConfigureAwait(false);
+        });
 
     /// <summary>The body's shape and, in the same list, what the engine would refuse one at a time and without the field's name.</summary>
     private static List<string> CheckCommand(JsonElement root)
@@ -230,28 +219,18 @@ public static class SessionApi
         return errors;
     }
 
-    private static async Task SignalCommandAsync(HttpContext context, EngineService service, ILoggerFactory loggerFactory, string id, string command)
-    {
-        var logger = loggerFactory.CreateLogger("Cordon.Server.SessionApi");
-        var session = await FindAsync(context, service, logger, id).ConfigureAwait(false);
-        if (session is null) return;
-        if (await ReadBodyAsync<SignalRequestBody>(context, logger, e => JsonShape.Check<SignalRequestBody>(e, CordonServer.Json)).ConfigureAwait(false) is not { } body) return;
-        CommandResult result;
-        try
+    private static Task SignalCommandAsync(HttpContext context, EngineService service, string id, string command) =>
+        WithSession(context, service, id, async session =>
         {
-            result = await session.SignalCommandAsync(command, body.Signal, context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (CordonException e)
-        {
-            await RefuseAsync(context, logger, e).ConfigureAwait(false);
-            return;
-        }
-        SessionApiLog.CommandSignalled(logger, session.Id, result.Id, JailFiles.Printable(body.Signal), Clients.Of(context));
-        await CommandAnswerAsync(context, result).ConfigureAwait(false);
-    }
+            var logger = context.RequestServices.GetLogger();
+            if (await ReadBodyAsync<SignalRequestBody>(context, logger, e => JsonShape.Check<SignalRequestBody>(e, CordonServer.Json)).ConfigureAwait(false) is not { } body) return;
+            var result = await session.SignalCommandAsync(command, body.Signal, context.RequestAborted).ConfigureAwait(false);
+            SessionApiLog.CommandSignalled(logger, session.Id, result.Id, JailFiles.Printable(body.Signal), Clients.Of(context));
+            await CommandAnswerAsync(context, result).ConfigureAwait(false);
+        });
 
-    private static Task CommandAnswerAsync(HttpContext context, CommandResult result) =>
-        TypedResults.Json(CommandResponse.From(result), CordonServer.Json).ExecuteAsync(context);
+    private static Task CommandAnswerAsync(HttpContext context, CommandResult result, int status = StatusCodes.Status200OK) =>
+        TypedResults.Json(CommandResponse.From(result), CordonServer.Json, statusCode: status).ExecuteAsync(context);
 
     private static async Task CreateAsync(HttpContext context, EngineService service, ILoggerFactory loggerFactory)
     {
