@@ -1,12 +1,15 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
 using System.Text;
+using Xunit.Abstractions;
 using Cordon.Engine;
 using Cordon.Engine.Sessions;
 
 namespace Cordon.Engine.Tests;
 
 /// <summary>Many sessions alive at once: each sees only its own modules, state, files and commands, and none leaves anything behind.</summary>
-public sealed class SessionConcurrencyTests
+public sealed class SessionConcurrencyTests(ITestOutputHelper output)
 {
     private const int Count = 50;
 
@@ -21,6 +24,7 @@ public sealed class SessionConcurrencyTests
         var sessions = engine.Sessions;
         var traces = new ConcurrentBag<(uint Uid, string Work, string JailId)>();
         var created = new ConcurrentBag<Session>();
+        var clock = Stopwatch.StartNew();
         try
         {
             // All of them alive at the same time, then all used at the same time.
@@ -33,13 +37,20 @@ public sealed class SessionConcurrencyTests
             Assert.Equal(Count, sessions.Count);
             Assert.Equal(Count, traces.Select(t => t.Uid).Distinct().Count());
             Assert.Equal(Count, traces.Select(t => t.Work).Distinct().Count());
+            var createdIn = clock.Elapsed;
+            var rss = traces.SelectMany(t => SessionTests.ProcessesOf(t.Uid)).Sum(ResidentKiB);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Count} sessions created concurrently in {createdIn.TotalSeconds:0.00} s; their processes hold {rss / 1024.0:0} MiB resident ({rss / 1024.0 / Count:0.0} MiB a session)"));
+            clock.Restart();
 
             var numbered = created.Select((session, i) => (session, i)).ToList();
             await Task.WhenAll(numbered.Select(x => Task.Run(() => UseAsync(x.session, x.i))));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"used concurrently in {clock.Elapsed.TotalSeconds:0.00} s"));
         }
         finally
         {
+            clock.Restart();
             await Task.WhenAll(created.Select(s => sessions.DeleteAsync(s.Id)));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"deleted concurrently in {clock.Elapsed.TotalSeconds:0.00} s"));
         }
 
         Assert.Equal(0, sessions.Count);
@@ -82,6 +93,19 @@ public sealed class SessionConcurrencyTests
         Assert.Equal($"written-by-{i}", Encoding.UTF8.GetString(session.ReadFile("out.txt")));
         Assert.Equal(["helpers.py", "out.txt", "pkg/__init__.py", "pkg/deep/__init__.py", "pkg/deep/leaf.py", "pkg/sub.py"],
             session.ListFiles().Where(f => !f.Contains("__pycache__", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+    }
+
+    private static long ResidentKiB(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
     }
 
     private static void Write(Session session, string path, string text) => session.WriteFile(path, Encoding.UTF8.GetBytes(text));
