@@ -51,6 +51,13 @@ public sealed record CordonEngineOptions
 
     /// <summary>Sessions (stateful sandboxes).</summary>
     public Sessions.SessionOptions Sessions { get; init; } = new();
+
+    /// <summary>
+    /// Creates the engine's meter (<see cref="CordonMetrics.MeterName"/>), so a listener can tell this engine's
+    /// instruments from another's in the same process by <see cref="System.Diagnostics.Metrics.Meter.Scope"/>; null
+    /// for a meter of its own.
+    /// </summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; init; }
 }
 
 /// <summary>
@@ -81,7 +88,7 @@ public sealed class CordonEngine : IAsyncDisposable
         KernelsDirectory = kernels;
         Pool = new WarmPool(options.WarmPool, host, loggerFactory.CreateLogger("Cordon.WarmPool"));
         Admission = new AdmissionController(options.Admission);
-        Metrics = new CordonMetrics(() => Admission.Queued, () => Admission.Running, () => Host.LiveJails);
+        Metrics = new CordonMetrics(options.MeterFactory, () => Admission.Queued, () => Admission.Running, () => Host.LiveJails);
         _logger = loggerFactory.CreateLogger("Cordon.Engine");
         Sessions = new Sessions.SessionManager(this, options.Sessions, loggerFactory.CreateLogger("Cordon.Sessions"));
     }

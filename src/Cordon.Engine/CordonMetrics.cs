@@ -17,9 +17,9 @@ public sealed class CordonMetrics : IDisposable
     private readonly Histogram<double> _stageDuration;
     private readonly Counter<long> _rejected;
 
-    internal CordonMetrics(Func<int> queued, Func<int> running, Func<int> jails)
+    internal CordonMetrics(IMeterFactory? meterFactory, Func<int> queued, Func<int> running, Func<int> jails)
     {
-        _meter = new Meter(MeterName);
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _executions = _meter.CreateCounter<long>("cordon.executions", "{execution}", "Executions finished, by runtime and verdict.");
         _stageDuration = _meter.CreateHistogram<double>("cordon.stage.duration", "s", "Wall time of each stage, by runtime and stage.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });

@@ -11,7 +11,7 @@ namespace Cordon.Server;
 /// the start if the host cannot run jails) and disposed when it stops, after Kestrel has drained, killing any jail
 /// still alive.
 /// </summary>
-public sealed class EngineService(IOptions<CordonServerOptions> options, ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
+public sealed class EngineService(IOptions<CordonServerOptions> options, ILoggerFactory loggerFactory, System.Diagnostics.Metrics.IMeterFactory meterFactory) : IHostedService, IAsyncDisposable
 {
     private CordonEngine? _engine;
 
@@ -32,6 +32,7 @@ public sealed class EngineService(IOptions<CordonServerOptions> options, ILogger
             WarmPool = o.WarmPool.ToOptions(),
             RuntimesDirectory = string.IsNullOrEmpty(o.Runtimes) ? null : o.Runtimes,
             Sessions = o.Sessions.ToOptions(),
+            MeterFactory = meterFactory,
         };
         engineOptions = engineOptions with
         {

@@ -8,8 +8,8 @@ namespace Cordon.Server;
 /// <summary>
 /// Renders System.Diagnostics.Metrics instruments in the Prometheus text format (version 0.0.4), written by hand
 /// because no Prometheus exporter package is available here. It listens to every instrument of the engine's meter
-/// (<see cref="CordonMetrics.MeterName"/>; one engine per process, so instruments are matched by name) and to
-/// this application's <see cref="ServerMetrics"/>. Counters become <c>_total</c>, histograms <c>_bucket</c>,
+/// (<see cref="CordonMetrics.MeterName"/>) made by this application's meter factory, so another engine in the same
+/// process (tests run several) is never read, and to this application's <see cref="ServerMetrics"/>. Counters become <c>_total</c>, histograms <c>_bucket</c>,
 /// <c>_sum</c> and <c>_count</c>, gauges and up-down counters gauges; a unit of seconds or bytes becomes a
 /// suffix, as Prometheus names go.
 /// </summary>
@@ -26,14 +26,16 @@ public sealed class PrometheusExporter : IDisposable
     // Monitor, not Lock: collection runs the observable callbacks, which re-enter on the same thread.
     private readonly object _gate = new();
 
-    /// <summary>Starts listening.</summary>
-    public PrometheusExporter(ServerMetrics serverMetrics)
+    /// <summary>Starts listening to the engine meter <paramref name="meterFactory"/> makes and to <paramref name="serverMetrics"/>.</summary>
+    public PrometheusExporter(ServerMetrics serverMetrics, IMeterFactory meterFactory)
     {
         ArgumentNullException.ThrowIfNull(serverMetrics);
+        ArgumentNullException.ThrowIfNull(meterFactory);
         var serverMeter = serverMetrics.Meter;
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name != CordonMetrics.MeterName && instrument.Meter != serverMeter) return;
+            var engineMeter = instrument.Meter.Name == CordonMetrics.MeterName && ReferenceEquals(instrument.Meter.Scope, meterFactory);
+            if (!engineMeter && instrument.Meter != serverMeter) return;
             if (FamilyOf(instrument) is { } family) listener.EnableMeasurementEvents(instrument, family);
         };
         _listener.SetMeasurementEventCallback<long>((i, v, t, s) => Record((Family)s!, v, t));

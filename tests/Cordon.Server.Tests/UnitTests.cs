@@ -71,7 +71,7 @@ public sealed class UnitTests
         await Task.Yield();
         using var factory = new TestMeterFactory();
         var server = new ServerMetrics(factory);
-        using var exporter = new PrometheusExporter(server);
+        using var exporter = new PrometheusExporter(server, factory);
         server.RequestFinished("/v1/x", "GET", 429, TimeSpan.FromMilliseconds(20), "rate_limited");
         server.RequestFinished("/v1/x", "GET", 200, TimeSpan.FromSeconds(100), null);
         var text = exporter.Render();
@@ -85,18 +85,24 @@ public sealed class UnitTests
     }
 
     [Fact(Timeout = 10000)]
-    public async Task The_exporter_escapes_label_values_and_ignores_other_meters()
+    public async Task The_exporter_escapes_label_values_and_reads_only_its_own_engine_and_server_meters()
     {
         await Task.Yield();
         using var factory = new TestMeterFactory();
         var server = new ServerMetrics(factory);
-        using var exporter = new PrometheusExporter(server);
+        using var exporter = new PrometheusExporter(server, factory);
         using var other = new Meter("Somebody.Else");
         other.CreateCounter<long>("cordon.fake").Add(1);
+        // Another engine in this process has a meter of the same name, but not from this application's factory.
+        using var strayEngine = new Meter(CordonMetrics.MeterName);
+        strayEngine.CreateCounter<long>("cordon.stray").Add(1);
+        factory.Create(new MeterOptions(CordonMetrics.MeterName)).CreateCounter<long>("cordon.mine").Add(1);
         server.RequestFinished("/a\"b\\c\nd", "GET", 200, TimeSpan.Zero, null);
         var text = exporter.Render();
         Assert.Contains("route=\"/a\\\"b\\\\c\\nd\"", text, StringComparison.Ordinal);
         Assert.DoesNotContain("cordon_fake", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("cordon_stray", text, StringComparison.Ordinal);
+        Assert.Contains("cordon_mine_total 1\n", text, StringComparison.Ordinal);
     }
 
     private sealed class TestMeterFactory : IMeterFactory
