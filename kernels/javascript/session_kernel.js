@@ -191,8 +191,9 @@ class Capture {
   }
 }
 
-// Sends a streamed cell's output as it is written, coalesced: a line goes out at once unless one went out in the
-// last 50 ms, the rest at most every 50 ms (a timer, so output before an await is not held until the cell ends).
+// Sends a streamed cell's output as it is written, coalesced: a line goes out at once unless output went out in the
+// last 50 ms; anything else 50 ms after it was written (a timer, so output before an await is not held until the
+// cell ends).
 class Streamer {
   constructor(id) {
     this.id = id;
@@ -206,7 +207,7 @@ class Streamer {
     if (tail && tail[0] === stream) tail[1] += text;
     else this.pending.push([stream, text]);
     if (text.includes('\n') && Date.now() - this.last >= STREAM_EVERY_MS) this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => this.flush(), Math.max(0, this.last + STREAM_EVERY_MS - Date.now()));
+    else if (!this.timer) this.timer = setTimeout(() => this.flush(), STREAM_EVERY_MS);
   }
 
   flush() {

@@ -131,8 +131,9 @@ def _kernel(session_id, generation):
     send_lock = [None]  # a threading.Lock once a streamed cell's timer may send alongside the main thread
 
     class Streamer:
-        """Sends a streamed cell's output as it is written, coalesced: a line goes out at once unless one went out in
-        the last 50 ms, the rest at most every 50 ms (a timer thread, so a cell that sleeps does not hold it back)."""
+        """Sends a streamed cell's output as it is written, coalesced: a line goes out at once unless output went out
+        in the last 50 ms; anything else 50 ms after it was written (a timer thread, so a cell that sleeps does not
+        hold it back)."""
 
         EVERY = 0.05
 
@@ -156,7 +157,7 @@ def _kernel(session_id, generation):
                 if "\n" in text and now - self.last >= self.EVERY:
                     self.flush()
                 elif self.timer is None:
-                    self.timer = threading.Timer(max(0.0, self.last + self.EVERY - now), self.flush)
+                    self.timer = threading.Timer(self.EVERY, self.flush)
                     self.timer.daemon = True
                     self.timer.start()
 

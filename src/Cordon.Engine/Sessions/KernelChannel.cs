@@ -127,7 +127,8 @@ internal sealed class KernelChannel
             if (length - start - 4 < size) break;
             try
             {
-                _frames.Writer.TryWrite(JsonDocument.Parse(buffer.AsMemory(start + 4, size)));
+                // A copy: a document keeps using the memory it was parsed from, and this buffer is reused at once.
+                _frames.Writer.TryWrite(JsonDocument.Parse(buffer.AsMemory(start + 4, size).ToArray()));
             }
             catch (JsonException)
             {
