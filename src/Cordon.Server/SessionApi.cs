@@ -14,7 +14,7 @@ using Microsoft.Extensions.Logging;
 namespace Cordon.Server;
 
 /// <summary>
-/// The sessions API, /v1/sessions: stateful sandboxes with a Python kernel and a workspace. Thin like
+/// The sessions API, /v1/sessions: stateful sandboxes with Python and/or JavaScript kernels and a workspace. Thin like
 /// <see cref="NativeApi"/>: parse, shape-check, map, call <see cref="CordonEngine.Sessions"/>, map back; every
 /// refusal is problem+json with a stable code.
 /// </summary>
@@ -37,7 +37,7 @@ public static class SessionApi
         var sessions = app.MapGroup("/v1/sessions").WithTags("Sessions");
         sessions.MapPost("", CreateAsync)
             .WithName("CreateSession")
-            .WithSummary("Creates a session: a long-lived jail with a Python kernel and a workspace.")
+            .WithSummary("Creates a session: a long-lived jail with a Python and/or JavaScript kernel and a workspace.")
             .Produces<SessionResponse>(StatusCodes.Status201Created)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)

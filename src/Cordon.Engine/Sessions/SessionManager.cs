@@ -12,7 +12,7 @@ namespace Cordon.Engine.Sessions;
 /// </summary>
 public sealed class SessionManager : IAsyncDisposable
 {
-    /// <summary>Where the session supervisor and Python kernel appears inside its jail (it starts the JavaScript kernel beside it).</summary>
+    /// <summary>Where the session supervisor (and Python kernel) appears inside its jail (it starts the JavaScript kernel beside it).</summary>
     public const string PythonKernelPath = CordonEngine.KernelsMountPoint + "/python/session_kernel.py";
 
     private const string MatplotlibRc = "/etc/matplotlibrc";
