@@ -350,9 +350,11 @@ requests.on('error', () => process.exit(0));
 
 // A cell's rejected promise nobody awaited is the cell's business, not a reason for the kernel to die.
 process.on('unhandledRejection', () => {});
+// An exception thrown by a callback (a timer the cell set) must not kill the kernel either; while a cell runs it
+// shows in the cell's stderr, like the REPL shows it.
 process.on('uncaughtException', (e) => {
   try {
-    fs.writeSync(2, 'Cordon: uncaught exception outside a cell: ' + (e && e.stack ? e.stack : String(e)) + '\n');
+    process.stderr.write('Uncaught ' + (e && e.stack ? e.stack : util.inspect(e)) + '\n');
   } catch {
     // The stream is gone; nothing to report to.
   }

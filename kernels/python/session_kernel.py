@@ -143,11 +143,17 @@ def _kernel(session_id, generation):
             self.pending = []
             self.last = 0.0
             self.timer = None
+            self.threading = threading
             self.lock = threading.RLock()
             send_lock[0] = self.lock
 
+        def flush_if_due(self):
+            # An explicit flush (print(..., flush=True)) sends at once, within the same 50 ms pace.
+            with self.lock:
+                if self.pending and time.monotonic() - self.last >= self.EVERY:
+                    self.flush()
+
         def push(self, stream, text):
-            import threading
             with self.lock:
                 if self.pending and self.pending[-1][0] == stream:
                     self.pending[-1][1] += text
@@ -157,7 +163,7 @@ def _kernel(session_id, generation):
                 if "\n" in text and now - self.last >= self.EVERY:
                     self.flush()
                 elif self.timer is None:
-                    self.timer = threading.Timer(self.EVERY, self.flush)
+                    self.timer = self.threading.Timer(self.EVERY, self.flush)
                     self.timer.daemon = True
                     self.timer.start()
 
@@ -195,6 +201,10 @@ def _kernel(session_id, generation):
             if self.streamer is not None and text:
                 self.streamer.push(self.name, text)
             return len(text)
+
+        def flush(self):
+            if self.streamer is not None:
+                self.streamer.flush_if_due()
 
         @property
         def encoding(self):

@@ -21,7 +21,8 @@ namespace Cordon.Server;
 public static class SessionApi
 {
     private const string CellDescription = """
-        Runs a cell in the session's persistent kernel of its language ('python' by default, or 'javascript') and
+        Runs a cell in the session's persistent kernel of its language ('python' or 'javascript'; by default the
+        session's first) and
         returns what it did. An exception the cell raises is a normal result (error, with a traceback naming
         <cordon session=ID cell=N>). With 'Accept: text/event-stream' the answer is a stream: 'stdout' and 'stderr'
         events as the cell writes (data {"stage":"run","data":TEXT,"encoding":"utf8"}, as in /v1/executions; a line or
@@ -204,7 +205,8 @@ public static class SessionApi
         var request = new CellRequest
         {
             Code = body.Code,
-            Language = body.Language ?? "python",
+            // A session with one kernel needs no language named.
+            Language = body.Language ?? session.Languages[0],
             Timeout = body.TimeoutMs is { } ms ? TimeSpan.FromMilliseconds(ms) : null,
         };
         var started = Stopwatch.GetTimestamp();

@@ -42,6 +42,17 @@ public sealed class JavaScriptSessionTests(SessionFixture fixture) : IClassFixtu
     });
 
     [Fact(Timeout = 60000)]
+    public Task An_exception_thrown_by_a_timer_does_not_kill_the_kernel_and_shows_in_the_running_cell() => With(Js, async session =>
+    {
+        await Run(session, "let kept = 1");
+        var result = await Run(session, "setTimeout(() => { throw new TypeError('late') }, 0)\nawait new Promise(r => setTimeout(r, 50))\nkept");
+        Assert.Null(result.Error);
+        Assert.Contains("Uncaught TypeError: late", result.Stderr, StringComparison.Ordinal);
+        Assert.Equal("1", result.Value);
+        Assert.Equal("2", (await Run(session, "kept + 1")).Value);
+    });
+
+    [Fact(Timeout = 60000)]
     public Task Top_level_await_works_and_its_declarations_persist() => With(Js, async session =>
     {
         var first = await Run(session, "const fs = require('fs/promises')\nconst answer = await Promise.resolve(21)\nawait new Promise(r => setTimeout(r, 20))\nanswer * 2");
@@ -51,6 +62,8 @@ public sealed class JavaScriptSessionTests(SessionFixture fixture) : IClassFixtu
         var rejected = await Run(session, "await Promise.reject(new RangeError('too far'))");
         Assert.Equal("RangeError", rejected.Error?.Type);
         Assert.Equal("too far", rejected.Error!.Message);
+        Assert.Contains($"<cordon session={session.Id} cell=3>:1:", rejected.Error.Traceback, StringComparison.Ordinal);
+        Assert.DoesNotContain("session_kernel", rejected.Error.Traceback, StringComparison.Ordinal);
         Assert.Equal("21", (await Run(session, "answer")).Value);
     });
 

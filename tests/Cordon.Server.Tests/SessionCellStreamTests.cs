@@ -49,7 +49,7 @@ public sealed class SessionCellStreamTests : IAsyncLifetime
     }
 
     [Fact(Timeout = 60000)]
-    public async Task A_javascript_cell_streams_and_a_language_the_session_lacks_is_a_problem()
+    public async Task A_javascript_cell_streams_a_language_the_session_lacks_is_a_problem_and_none_means_the_sessions_own()
     {
         var id = await CreateAsync(new JsonObject { ["languages"] = new JsonArray("python", "javascript") });
         using var response = await StreamCellAsync(id, new JsonObject
@@ -67,6 +67,10 @@ public sealed class SessionCellStreamTests : IAsyncLifetime
         using var refused = await StreamCellAsync(jsOnly, new JsonObject { ["code"] = "1", ["language"] = "python" });
         var problem = await refused.ProblemAsync(400);
         Assert.Contains("no 'python' kernel", (string)problem["detail"]!, StringComparison.Ordinal);
+
+        // Without a language, a cell goes to the session's (first) kernel.
+        var plain = await _app.Client.PostAsync($"/v1/sessions/{jsOnly}/cells", Json(new JsonObject { ["code"] = "typeof require" }));
+        Assert.Equal("'function'", (string)(await plain.JsonAsync())["value"]!);
     }
 
     private Task<HttpResponseMessage> StreamCellAsync(string id, JsonObject body)
