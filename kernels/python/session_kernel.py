@@ -1,11 +1,15 @@
 # Cordon's Python session kernel. It runs inside a session's jail for the session's whole life.
 #
-# Two processes: this file starts as a small supervisor, which forks the kernel and keeps the session's pipes.
-#   fd 0 (stdin)  host -> supervisor: control lines ("int", "restart NONCE", "rm PATH", "mkdir PATH", JSON-quoted paths;
-#                 "cmd JSON", "cmdget ID", "cmdsig ID SIGNUM" for shell commands)
-#   fd 3          host -> kernel: requests, each a 4-byte big-endian length and UTF-8 JSON
-#   fd 4          kernel -> host: replies, framed the same way, one per request (and a hello per kernel start)
+# This file starts as a small supervisor (`session_kernel.py SESSION LANGUAGES`, LANGUAGES e.g. "python,javascript"),
+# which starts one kernel per language and keeps the session's pipes:
+#   fd 0 (stdin)  host -> supervisor: control lines ("int LANG", "restart LANG NONCE", "rm PATH", "mkdir PATH",
+#                 JSON-quoted paths; "cmd JSON", "cmdget ID", "cmdsig ID SIGNUM" for shell commands)
+#   fd 3          host -> Python kernel: requests, each a 4-byte big-endian length and UTF-8 JSON
+#   fd 4          Python kernel -> host: replies, framed the same way, one per request (and a hello per kernel start);
+#                 a streamed cell also sends {"id", "stream": "stdout"|"stderr", "text"} frames before its reply
 #   fd 5          supervisor -> host: one line per control line ("ok", "ok JSON" for commands, or "error MESSAGE")
+#   fd 6, 7       host <-> JavaScript kernel (kernels/javascript/session_kernel.js), as fd 3 and 4 are for Python;
+#                 the node process gets them as its own fd 3 and 4
 # The supervisor stays responsive while a cell runs, so the host can interrupt or replace a kernel that is stuck
 # without losing the jail (and with it the workspace). Before a new kernel starts, the supervisor writes the host's
 # nonce on fd 4: whatever the dead kernel left half-written there, the host skips up to the nonce.
@@ -16,6 +20,9 @@ import signal
 import sys
 
 WORK = "/work"
+# Each kernel's request and reply descriptors, as the supervisor has them.
+PIPES = {"python": (3, 4), "javascript": (6, 7)}
+NODE_KERNEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "javascript", "session_kernel.js")
 
 
 def _write_all(fd, data):
@@ -45,7 +52,11 @@ def _kernel(session_id, generation):
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    os.close(5)
+    for fd in (5, 6, 7):  # the supervisor's and the other kernel's ends are not the cell's to touch
+        try:
+            os.close(fd)
+        except OSError:
+            pass
     # Cell code must not hand the protocol pipes to programs it starts.
     os.set_inheritable(3, False)
     os.set_inheritable(4, False)
@@ -117,12 +128,63 @@ def _kernel(session_id, generation):
         importlib.invalidate_caches()
         return stale
 
+    send_lock = [None]  # a threading.Lock once a streamed cell's timer may send alongside the main thread
+
+    class Streamer:
+        """Sends a streamed cell's output as it is written, coalesced: a line goes out at once unless output went out
+        in the last 50 ms; anything else 50 ms after it was written (a timer thread, so a cell that sleeps does not
+        hold it back)."""
+
+        EVERY = 0.05
+
+        def __init__(self, request_id):
+            import threading
+            self.id = request_id
+            self.pending = []
+            self.last = 0.0
+            self.timer = None
+            self.threading = threading
+            self.lock = threading.RLock()
+            send_lock[0] = self.lock
+
+        def flush_if_due(self):
+            # An explicit flush (print(..., flush=True)) sends at once, within the same 50 ms pace.
+            with self.lock:
+                if self.pending and time.monotonic() - self.last >= self.EVERY:
+                    self.flush()
+
+        def push(self, stream, text):
+            with self.lock:
+                if self.pending and self.pending[-1][0] == stream:
+                    self.pending[-1][1] += text
+                else:
+                    self.pending.append([stream, text])
+                now = time.monotonic()
+                if "\n" in text and now - self.last >= self.EVERY:
+                    self.flush()
+                elif self.timer is None:
+                    self.timer = self.threading.Timer(self.EVERY, self.flush)
+                    self.timer.daemon = True
+                    self.timer.start()
+
+        def flush(self):
+            with self.lock:
+                if self.timer is not None:
+                    self.timer.cancel()
+                    self.timer = None
+                self.last = time.monotonic()
+                pending, self.pending = self.pending, []
+                for stream, text in pending:
+                    send({"id": self.id, "stream": stream, "text": text})
+
     class Capture(io.TextIOBase):
-        def __init__(self, limit):
+        def __init__(self, limit, name="", streamer=None):
             self.parts = []
             self.size = 0
             self.limit = limit
             self.truncated = False
+            self.name = name
+            self.streamer = streamer
 
         def writable(self):
             return True
@@ -136,7 +198,13 @@ def _kernel(session_id, generation):
                 text = text[:max(room, 0)]
             self.parts.append(text)
             self.size += len(text)
+            if self.streamer is not None and text:
+                self.streamer.push(self.name, text)
             return len(text)
+
+        def flush(self):
+            if self.streamer is not None:
+                self.streamer.flush_if_due()
 
         @property
         def encoding(self):
@@ -184,7 +252,8 @@ def _kernel(session_id, generation):
         # Tracebacks show the cell's own lines.
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         reloaded = drop_changed_modules()
-        out, err = Capture(limit), Capture(limit)
+        streamer = Streamer(request["id"]) if request.get("stream") else None
+        out, err = Capture(limit, "stdout", streamer), Capture(limit, "stderr", streamer)
         saved = sys.stdout, sys.stderr
         value = None
         error = None
@@ -214,6 +283,8 @@ def _kernel(session_id, generation):
             sys.stdout, sys.stderr = saved
             remember_modules()
         outputs = collect_figures(err, request.get("max_image_side", 0))
+        if streamer is not None:
+            streamer.flush()
         return {
             "stdout": out.value(),
             "stderr": err.value(),
@@ -237,7 +308,12 @@ def _kernel(session_id, generation):
 
     def send(obj):
         body = json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass")
-        _write_all(4, len(body).to_bytes(4, "big") + body)
+        lock = send_lock[0]
+        if lock is None:
+            _write_all(4, len(body).to_bytes(4, "big") + body)
+        else:
+            with lock:
+                _write_all(4, len(body).to_bytes(4, "big") + body)
 
     send({"id": 0, "hello": generation, "pid": os.getpid()})
     while True:
@@ -256,16 +332,34 @@ def _kernel(session_id, generation):
 
 # ---------------------------------------------------------------------------------------------------- supervisor
 
-def _supervise(session_id):
-    generation = 0
+def _node_kernel(session_id, generation):
+    os.setsid()  # its own process group, so a restart takes the cell's children down with it
+    signal.set_wakeup_fd(-1)
+    for number in (signal.SIGCHLD, signal.SIGINT):
+        signal.signal(number, signal.SIG_DFL)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    # The JavaScript pipes become node's 3 and 4; nothing else of the session's is left open in it.
+    os.dup2(6, 3)
+    os.dup2(7, 4)
+    for fd in (5, 6, 7):
+        os.close(fd)
+    os.execvp("node", ["node", NODE_KERNEL, session_id, str(generation)])
 
-    def start():
-        nonlocal generation
-        generation += 1
+
+def _supervise(session_id, languages):
+    generations = {}
+
+    def start(language):
+        generations[language] = generations.get(language, 0) + 1
         pid = os.fork()
         if pid == 0:
             try:
-                _kernel(session_id, generation)
+                if language == "javascript":
+                    _node_kernel(session_id, generations[language])
+                else:
+                    _kernel(session_id, generations[language])
             finally:
                 os._exit(1)
         return pid
@@ -293,7 +387,16 @@ def _supervise(session_id):
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    kernel = start()
+    kernels = {language: start(language) for language in languages}
+
+    def kernel_of(argument):
+        # "LANG REST"; a bare argument (or none) is Python's, as before there were several kernels.
+        language, _, rest = argument.partition(" ")
+        if language not in PIPES:
+            return "python", argument
+        if language not in kernels:
+            raise ValueError("no %s kernel in this session" % language)
+        return language, rest
     buffer = b""
     import select
     while True:
@@ -317,11 +420,13 @@ def _supervise(session_id):
             answer = "ok"
             try:
                 if command == "int":
-                    os.kill(kernel, signal.SIGINT)
+                    language, _ = kernel_of(argument)
+                    os.kill(kernels[language], signal.SIGINT)
                 elif command == "restart":
-                    stop(kernel)
-                    _write_all(4, argument.encode("ascii"))
-                    kernel = start()
+                    language, nonce = kernel_of(argument)
+                    stop(kernels[language])
+                    _write_all(PIPES[language][1], nonce.encode("ascii"))
+                    kernels[language] = start(language)
                 elif command == "rm":
                     path = workspace_path(argument)
                     if os.path.isdir(path) and not os.path.islink(path):
@@ -346,7 +451,8 @@ def _supervise(session_id):
                     answer = "error " + (e.strerror if isinstance(e, OSError) and e.strerror else str(e))
             _write_all(5, (answer.replace("\n", " ") + "\n").encode("utf-8"))
     commands.kill_all()
-    stop(kernel)
+    for pid in kernels.values():
+        stop(pid)
 
 
 class Commands:
@@ -498,4 +604,5 @@ class Command:
 
 
 if __name__ == "__main__":
-    _supervise(sys.argv[1] if len(sys.argv) > 1 else "?")
+    _supervise(sys.argv[1] if len(sys.argv) > 1 else "?",
+               [name for name in (sys.argv[2] if len(sys.argv) > 2 else "python").split(",") if name in PIPES])

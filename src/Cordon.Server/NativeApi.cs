@@ -167,7 +167,7 @@ public static class NativeApi
             }
             catch (CordonException e)
             {
-                await events.WriteAsync("error", JsonSerializer.Serialize(new { status = CordonServer.StatusOf(e.Code), code = e.CodeName, detail = e.Message, errors = e.Errors }, CordonServer.Json), stop.Token).ConfigureAwait(false);
+                await events.WriteAsync(e, stop.Token).ConfigureAwait(false);
                 return;
             }
             foreach (var piece in splitter.Flush()) await events.WriteAsync(piece, stop.Token).ConfigureAwait(false);
@@ -193,10 +193,18 @@ public static class NativeApi
         }
     }
 
-    /// <summary>Writes server-sent events, starting the answer with the first.</summary>
-    private sealed class EventStream(HttpContext context)
+    /// <summary>Writes server-sent events, starting the answer with the first (the session cells' stream uses it too).</summary>
+    internal sealed class EventStream(HttpContext context)
     {
         public bool Started { get; private set; }
+
+        /// <summary>A <c>stdout</c> or <c>stderr</c> event with text.</summary>
+        public Task WriteAsync(OutputStreamKind stream, string text, CancellationToken cancellationToken) =>
+            WriteAsync(stream == OutputStreamKind.Stdout ? "stdout" : "stderr", JsonSerializer.Serialize(new OutputEvent("run", text, "utf8"), CordonServer.Json), cancellationToken);
+
+        /// <summary>An <c>error</c> event for a fault of Cordon's after the stream started, when a status can no longer say it.</summary>
+        public Task WriteAsync(CordonException e, CancellationToken cancellationToken) =>
+            WriteAsync("error", JsonSerializer.Serialize(new { status = CordonServer.StatusOf(e.Code), code = e.CodeName, detail = e.Message, errors = e.Errors }, CordonServer.Json), cancellationToken);
 
         public Task WriteAsync(Utf8ChunkSplitter.Piece piece, CancellationToken cancellationToken) =>
             WriteAsync(piece.Stream == OutputStreamKind.Stdout ? "stdout" : "stderr",

@@ -1,31 +1,33 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
+using System.Threading.Channels;
 using Cordon.Engine;
 using Cordon.Engine.Sessions;
 using Cordon.Jail;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 
 namespace Cordon.Server;
 
 /// <summary>
-/// The sessions API, /v1/sessions: stateful sandboxes with a Python kernel and a workspace. Thin like
+/// The sessions API, /v1/sessions: stateful sandboxes with Python and/or JavaScript kernels and a workspace. Thin like
 /// <see cref="NativeApi"/>: parse, shape-check, map, call <see cref="CordonEngine.Sessions"/>, map back; every
 /// refusal is problem+json with a stable code.
 /// </summary>
 public static class SessionApi
 {
     private const string CellDescription = """
-        Runs a cell in the session's persistent kernel and returns what it did. An exception the cell raises is a
-        normal result (error, with a traceback naming <cordon session=ID cell=N>). With 'Accept: text/event-stream'
-        the answer is a stream with one 'result' event whose data is the same JSON, then the stream ends: the
-        kernel reports a cell only when it is over, so there are no output events before it.
+        Runs a cell in the session's persistent kernel of its language ('python' or 'javascript'; by default the
+        session's first) and
+        returns what it did. An exception the cell raises is a normal result (error, with a traceback naming
+        <cordon session=ID cell=N>). With 'Accept: text/event-stream' the answer is a stream: 'stdout' and 'stderr'
+        events as the cell writes (data {"stage":"run","data":TEXT,"encoding":"utf8"}, as in /v1/executions; a line or
+        up to about 50 ms of output each), then one 'result' event whose data is the same JSON as the plain answer
+        (with the whole output), then the stream ends. A fault of Cordon's after the stream started is an 'error' event.
         """;
 
     private const string FileDescription = "The path is relative to the workspace, with sub-folders ('pkg/util.py'); '..', absolute names and NUL are refused, links and special files are never followed.";
@@ -36,7 +38,7 @@ public static class SessionApi
         var sessions = app.MapGroup("/v1/sessions").WithTags("Sessions");
         sessions.MapPost("", CreateAsync)
             .WithName("CreateSession")
-            .WithSummary("Creates a session: a long-lived jail with a Python kernel and a workspace.")
+            .WithSummary("Creates a session: a long-lived jail with a Python and/or JavaScript kernel and a workspace.")
             .Produces<SessionResponse>(StatusCodes.Status201Created)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
@@ -61,7 +63,7 @@ public static class SessionApi
             .ProducesProblem(StatusCodes.Status404NotFound);
         sessions.MapPost("/{id}/cells", RunCellAsync)
             .WithName("RunCell")
-            .WithSummary("Runs a cell in the session's kernel; with Accept: text/event-stream, answers with one result event.")
+            .WithSummary("Runs a cell in the session's kernel; with Accept: text/event-stream, streams stdout and stderr events, then a result event.")
             .WithDescription(CellDescription)
             .Accepts<CellRequestBody>("application/json")
             .Produces<CellResponse>(StatusCodes.Status200OK, "application/json", "text/event-stream")
@@ -307,43 +309,53 @@ public static class SessionApi
         var request = new CellRequest
         {
             Code = body.Code,
-            Language = body.Language ?? "python",
+            // A session with one kernel needs no language named.
+            Language = body.Language ?? session.Languages[0],
             Timeout = body.TimeoutMs is { } ms ? TimeSpan.FromMilliseconds(ms) : null,
         };
         var started = Stopwatch.GetTimestamp();
-        CellResult result;
+        // Unbounded is bounded here: the kernel streams at most the session's output limit per cell.
+        var chunks = streaming ? Channel.CreateUnbounded<CellStreamChunk>(new UnboundedChannelOptions { SingleReader = true }) : null;
+        // Not cancelled when the client goes away: a cell stopped half-way would leave the kernel busy with it
+        // under the next cell; it has its own timeout, and its state is what the session is for.
+        var run = session.RunCellAsync(request, chunks is null ? null : chunk => chunks.Writer.TryWrite(chunk), CancellationToken.None);
+        var events = new NativeApi.EventStream(context);
         try
         {
-            // Not cancelled when the client goes away: a cell stopped half-way would leave the kernel busy with it
-            // under the next cell; it has its own timeout, and its state is what the session is for.
-            result = await session.RunCellAsync(request, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (CordonException e)
-        {
-            await RefuseAsync(context, logger, e).ConfigureAwait(false);
-            return;
-        }
-        SessionApiLog.CellServed(logger, session.Id, result.Cell, Clients.Of(context), (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, streaming);
-        var response = CellResponse.From(result);
-        if (!streaming)
-        {
-            await TypedResults.Json(response, CordonServer.Json).ExecuteAsync(context).ConfigureAwait(false);
-            return;
-        }
-        context.Response.StatusCode = StatusCodes.Status200OK;
-        context.Response.ContentType = "text/event-stream; charset=utf-8";
-        context.Response.Headers.CacheControl = "no-cache";
-        context.Response.Headers["X-Accel-Buffering"] = "no";
-        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-        try
-        {
-            // JSON written by System.Text.Json without indentation holds no newline, so one data line is enough.
-            await context.Response.WriteAsync($"event: result\ndata: {JsonSerializer.Serialize(response, CordonServer.Json)}\n\n", Encoding.UTF8, context.RequestAborted).ConfigureAwait(false);
-            await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            if (chunks is not null)
+            {
+                _ = run.ContinueWith(_ => chunks.Writer.TryComplete(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                await foreach (var chunk in chunks.Reader.ReadAllAsync(context.RequestAborted).ConfigureAwait(false))
+                    await events.WriteAsync(chunk.Stream, chunk.Text, context.RequestAborted).ConfigureAwait(false);
+            }
+            CellResult result;
+            try
+            {
+                result = await run.ConfigureAwait(false);
+            }
+            catch (CordonException e) when (!events.Started)
+            {
+                await RefuseAsync(context, logger, e).ConfigureAwait(false);
+                return;
+            }
+            catch (CordonException e)
+            {
+                await events.WriteAsync(e, context.RequestAborted).ConfigureAwait(false);
+                return;
+            }
+            SessionApiLog.CellServed(logger, session.Id, result.Cell, Clients.Of(context), (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, streaming);
+            var response = CellResponse.From(result);
+            if (streaming) await events.WriteAsync("result", JsonSerializer.Serialize(response, CordonServer.Json), context.RequestAborted).ConfigureAwait(false);
+            else await TypedResults.Json(response, CordonServer.Json).ExecuteAsync(context).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or IOException && context.RequestAborted.IsCancellationRequested)
         {
             ServerLog.ClientGone(logger, Problems.RequestId(context), Clients.Of(context));
+        }
+        finally
+        {
+            // The request ends only after its cell: the next cell of the session never runs under this one.
+            await ((Task)run).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 

@@ -10,8 +10,8 @@ namespace Cordon.Server;
 /// <summary>The body of <c>POST /v1/sessions</c>; every field is optional.</summary>
 public sealed record SessionRequestBody
 {
-    /// <summary>The kernels wanted (default: python).</summary>
-    [Description("The kernels wanted (default: [\"python\"]).")]
+    /// <summary>The kernels wanted: python, javascript or both (default: python).</summary>
+    [Description("The kernels wanted: \"python\", \"javascript\" or both; aliases such as \"js\" work (default: [\"python\"]).")]
     public IReadOnlyList<string>? Languages { get; init; }
 
     /// <summary>Limits of the session's jail; each may only lower the server's session default.</summary>
@@ -83,8 +83,8 @@ public sealed record CellRequestBody
     [Description("The cell's source.")]
     public required string Code { get; init; }
 
-    /// <summary>The kernel to run it in (default: python).</summary>
-    [Description("The kernel to run it in (default: python).")]
+    /// <summary>The kernel to run it in (default: the session's first).</summary>
+    [Description("The kernel to run it in: \"python\" or \"javascript\" (default: the session's first kernel).")]
     public string? Language { get; init; }
 
     /// <summary>After this the cell is interrupted; default the server's (30 s).</summary>

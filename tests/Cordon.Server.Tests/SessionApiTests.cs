@@ -203,24 +203,6 @@ public sealed class SessionApiTests : IAsyncLifetime
     }
 
     [Fact(Timeout = 60000)]
-    public async Task A_cell_streamed_with_sse_is_a_single_result_event()
-    {
-        var id = await CreateAsync();
-        var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/sessions/{id}/cells") { Content = Json(new JsonObject { ["code"] = "print('a')\n6 * 7" }) };
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
-        using var response = await _app.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        Assert.Equal(200, (int)response.StatusCode);
-        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
-        var events = new List<SseEvent>();
-        await foreach (var e in Sse.ReadAsync(response)) events.Add(e);
-        var result = Assert.Single(events);
-        Assert.Equal("result", result.Name);
-        Assert.Equal("a\n", (string)result.Data["stdout"]!);
-        Assert.Equal("42", (string)result.Data["value"]!);
-        Assert.Equal(1, (int)result.Data["cell"]!);
-    }
-
-    [Fact(Timeout = 60000)]
     public async Task With_an_api_key_configured_sessions_need_it()
     {
         const string key = "session-test-key-0123456789";

@@ -41,8 +41,11 @@ internal sealed class KernelChannel
         }
     }
 
-    /// <summary>Waits for the reply with <paramref name="id"/>; throws <see cref="OperationCanceledException"/> on timeout.</summary>
-    public async Task<JsonDocument> WaitAsync(long id, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for the reply with <paramref name="id"/>; throws <see cref="OperationCanceledException"/> on timeout. A
+    /// streamed cell's output frames (with a <c>stream</c> member) of that id go to <paramref name="onChunk"/> on the way.
+    /// </summary>
+    public async Task<JsonDocument> WaitAsync(long id, Action<JsonElement>? onChunk, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -55,7 +58,20 @@ internal sealed class KernelChannel
             {
                 throw new IOException("The session's kernel pipe closed.", e);
             }
-            if (frame.RootElement.TryGetProperty("id", out var got) && got.TryGetInt64(out var value) && value == id) return frame;
+            var root = frame.RootElement;
+            if (root.TryGetProperty("id", out var got) && got.TryGetInt64(out var value) && value == id)
+            {
+                if (!root.TryGetProperty("stream", out _)) return frame;
+                try
+                {
+                    onChunk?.Invoke(root);
+                }
+                finally
+                {
+                    frame.Dispose();
+                }
+                continue;
+            }
             frame.Dispose();
         }
     }
@@ -111,7 +127,8 @@ internal sealed class KernelChannel
             if (length - start - 4 < size) break;
             try
             {
-                _frames.Writer.TryWrite(JsonDocument.Parse(buffer.AsMemory(start + 4, size)));
+                // A copy: a document keeps using the memory it was parsed from, and this buffer is reused at once.
+                _frames.Writer.TryWrite(JsonDocument.Parse(buffer.AsMemory(start + 4, size).ToArray()));
             }
             catch (JsonException)
             {

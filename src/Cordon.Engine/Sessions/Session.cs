@@ -9,14 +9,17 @@ using Microsoft.Extensions.Logging;
 namespace Cordon.Engine.Sessions;
 
 /// <summary>
-/// A stateful sandbox: one long-lived jail with its own workspace, cgroup and Python kernel. Cells run one at a
-/// time and share the kernel's <c>__main__</c>. Closing it (delete, expiry, engine disposal) kills everything in it
-/// and removes its cgroup and workspace. Thread-safe.
+/// A stateful sandbox: one long-lived jail with its own workspace, cgroup and kernels (Python, JavaScript or both).
+/// Cells run one at a time; each kernel keeps its own state across cells (Python's <c>__main__</c>, JavaScript's
+/// global scope). Closing it (delete, expiry, engine disposal) kills everything in it and removes its cgroup and
+/// workspace. Thread-safe.
 /// </summary>
 public sealed class Session
 {
     private readonly Jail.Jail _jail;
-    private readonly KernelChannel _channel;
+    private readonly Dictionary<string, SessionKernel> _kernels;
+    // Background commands started and not yet seen ended: while there are any, the session is not idle.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _background = new(StringComparer.Ordinal);
     private readonly SessionOptions _options;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
@@ -29,6 +32,8 @@ public sealed class Session
     private int _cellCount;
     private long _lastUsedTicks;
     private int _closed;
+    private int _checkingCommands;
+    private long _commandsCheckedAt;
     private Task? _closing;
 
     private Session(string id, Jail.Jail jail, SessionRequest request, SessionOptions options, TimeProvider clock, ILogger logger)
@@ -39,14 +44,14 @@ public sealed class Session
         _clock = clock;
         _logger = logger;
         _outputLimit = jail.Spec.Limits.OutputBytes;
-        Languages = [.. request.Languages.Select(l => l.ToLowerInvariant())];
+        Languages = [.. request.Languages.Select(l => SessionLanguages.Canonical(l)!).Distinct()];
         Labels = request.Labels;
         CreatedAt = clock.GetUtcNow();
         _lastUsedTicks = CreatedAt.UtcTicks;
         IdleTimeout = request.IdleTimeout ?? options.IdleTimeout;
         var lifetime = request.MaxLifetime ?? options.MaxLifetime;
         MaxLifetime = lifetime < options.MaxLifetime ? lifetime : options.MaxLifetime;
-        _channel = new KernelChannel(jail.ExtraPipes[1]);
+        _kernels = Languages.ToDictionary(l => l, l => new SessionKernel(l, jail.ExtraPipes[SessionKernel.PipesOf(l).Requests], jail.ExtraPipes[SessionKernel.PipesOf(l).Replies]), StringComparer.Ordinal);
         _controlReplies = new StreamReader(jail.ExtraPipes[2], Encoding.UTF8);
         // Output that bypasses the cell's capture (a subprocess writing to descriptor 1 or 2) is not kept, but the
         // pipes are drained so such a program never blocks on a full pipe.
@@ -83,8 +88,58 @@ public sealed class Session
     /// <summary>The host path of its workspace (tests check it is gone).</summary>
     public string WorkDirectory => _jail.WorkDirectory;
 
-    /// <summary>True while a cell runs: a busy session is never idle.</summary>
-    internal bool IsBusy => _cells.CurrentCount == 0;
+    /// <summary>True while a cell runs or a background command is (as far as the host knows) running: a busy session is never idle.</summary>
+    internal bool IsBusy => _cells.CurrentCount == 0 || !_background.IsEmpty;
+
+    /// <summary>
+    /// Asks the supervisor, in the background, whether the background commands the host still counts as running have
+    /// ended; at most once per <paramref name="interval"/>. The reaper calls it only for a session it would otherwise
+    /// close as idle, so a session with no commands never pays a round trip.
+    /// </summary>
+    internal void CheckBackgroundCommands(TimeSpan interval)
+    {
+        if (_background.IsEmpty || IsClosed || Interlocked.CompareExchange(ref _checkingCommands, 1, 0) != 0) return;
+        if (Stopwatch.GetElapsedTime(Interlocked.Read(ref _commandsCheckedAt)) < interval)
+        {
+            Volatile.Write(ref _checkingCommands, 0);
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                foreach (var id in _background.Keys)
+                {
+                    try
+                    {
+                        NoteCommand(ToCommandResult(await ControlAsync("cmdget " + id, CancellationToken.None, CordonErrorCode.InvalidRequest).ConfigureAwait(false)));
+                    }
+                    catch (CordonException e) when (e.Code == CordonErrorCode.InvalidRequest)
+                    {
+                        // The supervisor forgot it (long finished).
+                        NoteCommand(new CommandResult { Id = id });
+                    }
+                }
+            }
+            catch (CordonException)
+            {
+                // The session is ending.
+            }
+            finally
+            {
+                Interlocked.Exchange(ref _commandsCheckedAt, Stopwatch.GetTimestamp());
+                Volatile.Write(ref _checkingCommands, 0);
+            }
+        });
+    }
+
+    /// <summary>Keeps the host's count of running background commands up to date from any report on one.</summary>
+    private CommandResult NoteCommand(CommandResult result)
+    {
+        // The idle timeout counts from the end of the last background command the host learns of.
+        if (!result.Running && _background.TryRemove(result.Id, out _)) Touch();
+        return result;
+    }
 
     /// <summary>A snapshot for listings.</summary>
     public SessionInfo Describe()
@@ -106,15 +161,19 @@ public sealed class Session
             jail.Release();
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(options.KernelStartTimeout);
-            try
+            // The kernels start side by side; each says hello on its own channel.
+            await Task.WhenAll(session._kernels.Values.Select(async kernel =>
             {
-                (await session._channel.WaitAsync(0, timeout.Token).ConfigureAwait(false)).Dispose();
-                session.Touch();
-            }
-            catch (Exception e) when (e is OperationCanceledException or IOException && !cancellationToken.IsCancellationRequested)
-            {
-                throw new CordonException(CordonErrorCode.SpawnFailed, $"The Python kernel of session {id} did not start.", e);
-            }
+                try
+                {
+                    (await kernel.Channel.WaitAsync(0, null, timeout.Token).ConfigureAwait(false)).Dispose();
+                }
+                catch (Exception e) when (e is OperationCanceledException or IOException && !cancellationToken.IsCancellationRequested)
+                {
+                    throw new CordonException(CordonErrorCode.SpawnFailed, $"The {kernel.DisplayName} kernel of session {id} did not start.", e);
+                }
+            })).ConfigureAwait(false);
+            session.Touch();
             return session;
         }
         catch
@@ -126,14 +185,25 @@ public sealed class Session
     }
 
     /// <summary>
-    /// Runs a cell. The cell's exception is a normal result. On timeout the cell is interrupted (KeyboardInterrupt);
-    /// if it does not stop within the grace, the kernel is replaced and the result says so.
+    /// Runs a cell in the kernel of its language. The cell's exception is a normal result. On timeout the cell is
+    /// interrupted (KeyboardInterrupt, Interrupted); if it does not stop within the grace, the kernel is replaced and
+    /// the result says so.
     /// </summary>
-    public async Task<CellResult> RunCellAsync(CellRequest request, CancellationToken cancellationToken = default)
+    public Task<CellResult> RunCellAsync(CellRequest request, CancellationToken cancellationToken = default) =>
+        RunCellAsync(request, null, cancellationToken);
+
+    /// <summary>
+    /// Runs a cell like <see cref="RunCellAsync(CellRequest, CancellationToken)"/>; with <paramref name="onOutput"/>,
+    /// the kernel streams the cell's output as it is written (coalesced by line and ~50 ms) and each piece is handed
+    /// to it, in order, before the result. The result still carries the whole output.
+    /// </summary>
+    public async Task<CellResult> RunCellAsync(CellRequest request, Action<CellStreamChunk>? onOutput, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (!string.Equals(request.Language, "python", StringComparison.OrdinalIgnoreCase) || !Languages.Contains("python"))
-            throw new CordonException(CordonErrorCode.InvalidRequest, $"Session {Id} has no '{JailFiles.Printable(request.Language)}' kernel.");
+        var language = SessionLanguages.Canonical(request.Language);
+        if (language is null || !_kernels.TryGetValue(language, out var kernel))
+            throw new CordonException(CordonErrorCode.InvalidRequest,
+                $"Session {Id} has no '{JailFiles.Printable(request.Language)}' kernel; its kernels: {string.Join(", ", Languages)}. Create a session with that language to run it.");
         var timeout = request.Timeout ?? _options.CellTimeout;
         if (timeout <= TimeSpan.Zero) throw new CordonException(CordonErrorCode.InvalidRequest, "A cell's timeout must be positive.");
         if (request.MaxImageSide is < 16 or > 10000)
@@ -147,18 +217,25 @@ public sealed class Session
             var cell = Interlocked.Increment(ref _cellCount);
             var id = Interlocked.Increment(ref _nextRequest);
             var started = Stopwatch.GetTimestamp();
-            Send(new Dictionary<string, object> { ["id"] = id, ["op"] = "exec", ["cell"] = cell, ["code"] = request.Code, ["max_output"] = _outputLimit, ["max_image_side"] = request.MaxImageSide ?? 0 });
-            JsonDocument? reply = await WaitAsync(id, timeout, cancellationToken).ConfigureAwait(false);
+            var message = new Dictionary<string, object> { ["id"] = id, ["op"] = "exec", ["cell"] = cell, ["code"] = request.Code, ["max_output"] = _outputLimit, ["max_image_side"] = request.MaxImageSide ?? 0 };
+            // Only a caller who listens makes the kernel stream: a plain cell stays one frame each way.
+            if (onOutput is not null) message["stream"] = true;
+            Action<JsonElement>? onChunk = onOutput is null ? null : frame => onOutput(new CellStreamChunk(
+                frame.GetProperty("stream").GetString() == "stderr" ? OutputStreamKind.Stderr : OutputStreamKind.Stdout,
+                frame.GetProperty("text").GetString() ?? ""));
+            if (!kernel.TrySend(message))
+                throw new CordonException(CordonErrorCode.SessionNotFound, $"Session {Id}: session not found or expired (its kernel is gone).");
+            JsonDocument? reply = await WaitAsync(kernel, id, onChunk, timeout, cancellationToken).ConfigureAwait(false);
             var timedOut = reply is null;
             var restarted = false;
             if (reply is null)
             {
-                Log.CellInterrupted(_logger, Id, cell);
-                await ControlAsync("int", cancellationToken).ConfigureAwait(false);
-                reply = await WaitAsync(id, _options.InterruptGrace, cancellationToken).ConfigureAwait(false);
+                Log.CellInterrupted(_logger, Id, cell, kernel.Language);
+                await ControlAsync("int " + kernel.Language, cancellationToken).ConfigureAwait(false);
+                reply = await WaitAsync(kernel, id, onChunk, _options.InterruptGrace, cancellationToken).ConfigureAwait(false);
                 if (reply is null)
                 {
-                    await RestartKernelCoreAsync(cancellationToken).ConfigureAwait(false);
+                    await RestartKernelCoreAsync(kernel, cancellationToken).ConfigureAwait(false);
                     restarted = true;
                 }
             }
@@ -184,8 +261,20 @@ public sealed class Session
         }
     }
 
-    /// <summary>Replaces the kernel with a fresh one (an empty namespace); the workspace stays.</summary>
-    public async Task RestartKernelAsync(CancellationToken cancellationToken = default)
+    /// <summary>Replaces every kernel of the session with a fresh one (empty state); the workspace stays.</summary>
+    public Task RestartKernelAsync(CancellationToken cancellationToken = default) => RestartKernelsAsync(Languages, cancellationToken);
+
+    /// <summary>Replaces the kernel of <paramref name="language"/> with a fresh one (empty state); the other kernel and the workspace stay.</summary>
+    public Task RestartKernelAsync(string language, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(language);
+        var canonical = SessionLanguages.Canonical(language);
+        if (canonical is null || !_kernels.ContainsKey(canonical))
+            throw new CordonException(CordonErrorCode.InvalidRequest, $"Session {Id} has no '{JailFiles.Printable(language)}' kernel; its kernels: {string.Join(", ", Languages)}.");
+        return RestartKernelsAsync([canonical], cancellationToken);
+    }
+
+    private async Task RestartKernelsAsync(IEnumerable<string> languages, CancellationToken cancellationToken)
     {
         ThrowIfClosed();
         await _cells.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -193,7 +282,7 @@ public sealed class Session
         {
             ThrowIfClosed();
             Touch();
-            await RestartKernelCoreAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var language in languages) await RestartKernelCoreAsync(_kernels[language], cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -201,20 +290,20 @@ public sealed class Session
         }
     }
 
-    private async Task RestartKernelCoreAsync(CancellationToken cancellationToken)
+    private async Task RestartKernelCoreAsync(SessionKernel kernel, CancellationToken cancellationToken)
     {
         var nonce = "\0cordon-sync-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         // Armed before the supervisor can write it, so no byte of the old kernel slips past.
-        _channel.SkipUntil(Encoding.ASCII.GetBytes(nonce));
-        await ControlAsync("restart " + nonce, cancellationToken).ConfigureAwait(false);
-        var hello = await WaitAsync(0, _options.KernelStartTimeout, cancellationToken).ConfigureAwait(false);
+        kernel.Channel.SkipUntil(Encoding.ASCII.GetBytes(nonce));
+        await ControlAsync($"restart {kernel.Language} {nonce}", cancellationToken).ConfigureAwait(false);
+        var hello = await WaitAsync(kernel, 0, null, _options.KernelStartTimeout, cancellationToken).ConfigureAwait(false);
         if (hello is null)
         {
             await CloseAsync().ConfigureAwait(false);
-            throw new CordonException(CordonErrorCode.SpawnFailed, $"The Python kernel of session {Id} could not be restarted; the session was closed.");
+            throw new CordonException(CordonErrorCode.SpawnFailed, $"The {kernel.DisplayName} kernel of session {Id} could not be restarted; the session was closed.");
         }
         hello.Dispose();
-        Log.KernelRestarted(_logger, Id);
+        Log.KernelRestarted(_logger, Id, kernel.Language);
     }
 
     /// <summary>Writes a file into the workspace (links are never followed; replaced if it exists).</summary>
@@ -312,6 +401,7 @@ public sealed class Session
         {
             var id = started.RootElement.GetProperty("id").GetString()!;
             Log.CommandStarted(_logger, Id, id, request.Background);
+            if (request.Background) _background[id] = true;
             if (request.Background) return await GetCommandAsync(id, cancellationToken).ConfigureAwait(false);
             try
             {
@@ -348,7 +438,7 @@ public sealed class Session
         CheckCommandId(commandId);
         ThrowIfClosed();
         Touch();
-        return ToCommandResult(await ControlAsync("cmdget " + commandId, cancellationToken, CordonErrorCode.InvalidRequest).ConfigureAwait(false));
+        return NoteCommand(ToCommandResult(await ControlAsync("cmdget " + commandId, cancellationToken, CordonErrorCode.InvalidRequest).ConfigureAwait(false)));
     }
 
     /// <summary>Sends a signal (<c>TERM</c>, <c>SIGINT</c>, <c>9</c>, ...) to a running command's process group; returns its state right after.</summary>
@@ -361,7 +451,7 @@ public sealed class Session
         ThrowIfClosed();
         Touch();
         Log.CommandSignalled(_logger, Id, commandId, number);
-        return ToCommandResult(await ControlAsync($"cmdsig {commandId} {number}", cancellationToken, CordonErrorCode.InvalidRequest).ConfigureAwait(false));
+        return NoteCommand(ToCommandResult(await ControlAsync($"cmdsig {commandId} {number}", cancellationToken, CordonErrorCode.InvalidRequest).ConfigureAwait(false)));
     }
 
     /// <summary>Kills a command's whole process group (SIGKILL) and returns once it has been reaped.</summary>
@@ -418,14 +508,14 @@ public sealed class Session
         };
     }
 
-    /// <summary>The reply to <paramref name="id"/>, or null after <paramref name="timeout"/>.</summary>
-    private async Task<JsonDocument?> WaitAsync(long id, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>The kernel's reply to <paramref name="id"/>, or null after <paramref name="timeout"/>.</summary>
+    private async Task<JsonDocument?> WaitAsync(SessionKernel kernel, long id, Action<JsonElement>? onChunk, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(timeout);
         try
         {
-            return await _channel.WaitAsync(id, cts.Token).ConfigureAwait(false);
+            return await kernel.Channel.WaitAsync(id, onChunk, cts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -434,22 +524,6 @@ public sealed class Session
         catch (IOException e)
         {
             throw new CordonException(CordonErrorCode.SessionNotFound, $"Session {Id}: session not found or expired (its jail ended).", e);
-        }
-    }
-
-    private void Send(Dictionary<string, object> request)
-    {
-        var body = JsonSerializer.SerializeToUtf8Bytes(request);
-        var frame = new byte[4 + body.Length];
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(frame, body.Length);
-        body.CopyTo(frame, 4);
-        try
-        {
-            _jail.ExtraPipes[0].Write(frame);
-        }
-        catch (IOException e)
-        {
-            throw new CordonException(CordonErrorCode.SessionNotFound, $"Session {Id}: session not found or expired (its kernel is gone).", e);
         }
     }
 
@@ -533,7 +607,7 @@ public sealed class Session
     private async Task CloseCoreAsync()
     {
         await _jail.DisposeAsync().ConfigureAwait(false);
-        await Task.WhenAll(_drains.Append(_channel.Reader)).ConfigureAwait(false);
+        await Task.WhenAll(_drains.Concat(_kernels.Values.Select(k => k.Channel.Reader))).ConfigureAwait(false);
         _controlReplies.Dispose();
         Log.SessionClosed(_logger, Id);
     }

@@ -17,11 +17,11 @@ internal static partial class Log
     [LoggerMessage(2104, LogLevel.Debug, "Session {SessionId}: closed; nothing of it is left")]
     public static partial void SessionClosed(ILogger logger, string sessionId);
 
-    [LoggerMessage(2105, LogLevel.Information, "Session {SessionId}: cell {Cell} timed out; interrupting")]
-    public static partial void CellInterrupted(ILogger logger, string sessionId, int cell);
+    [LoggerMessage(2105, LogLevel.Information, "Session {SessionId}: cell {Cell} ({Language}) timed out; interrupting")]
+    public static partial void CellInterrupted(ILogger logger, string sessionId, int cell, string language);
 
-    [LoggerMessage(2106, LogLevel.Warning, "Session {SessionId}: kernel restarted")]
-    public static partial void KernelRestarted(ILogger logger, string sessionId);
+    [LoggerMessage(2106, LogLevel.Warning, "Session {SessionId}: {Language} kernel restarted")]
+    public static partial void KernelRestarted(ILogger logger, string sessionId, string language);
 
     [LoggerMessage(2107, LogLevel.Debug, "Session {SessionId}: command {CommandId} started (background {Background})")]
     public static partial void CommandStarted(ILogger logger, string sessionId, string commandId, bool background);

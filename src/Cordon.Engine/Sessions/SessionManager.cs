@@ -12,7 +12,7 @@ namespace Cordon.Engine.Sessions;
 /// </summary>
 public sealed class SessionManager : IAsyncDisposable
 {
-    /// <summary>Where the session kernel appears inside its jail.</summary>
+    /// <summary>Where the session supervisor (and Python kernel) appears inside its jail (it starts the JavaScript kernel beside it).</summary>
     public const string PythonKernelPath = CordonEngine.KernelsMountPoint + "/python/session_kernel.py";
 
     private const string MatplotlibRc = "/etc/matplotlibrc";
@@ -55,7 +55,16 @@ public sealed class SessionManager : IAsyncDisposable
         var limits = request.Limits?.ApplyTo(Options.Limits) ?? Options.Limits;
         errors.AddRange(limits.Validate());
         if (errors.Count > 0) throw new CordonException(CordonErrorCode.InvalidRequest, "Invalid session request", errors);
-        var runtime = await _engine.ResolveAsync("python", null, cancellationToken).ConfigureAwait(false);
+        var languages = request.Languages.Select(l => SessionLanguages.Canonical(l)!).Distinct().ToList();
+        // The supervisor is Python whatever the session's kernels are.
+        var runtime = await _engine.ResolveAsync(SessionLanguages.Python, null, cancellationToken).ConfigureAwait(false);
+        var environment = runtime.Manifest.Environment;
+        if (languages.Contains(SessionLanguages.JavaScript))
+        {
+            // Refused here, clearly, when this host has no node.
+            var node = await _engine.ResolveAsync(SessionLanguages.JavaScript, null, cancellationToken).ConfigureAwait(false);
+            environment = environment.SetItems(node.Manifest.Environment);
+        }
 
         // Reserved before the jail starts, so concurrent creations cannot overshoot the maximum.
         if (Interlocked.Increment(ref _reserved) > Options.MaxSessions)
@@ -67,7 +76,7 @@ public sealed class SessionManager : IAsyncDisposable
         try
         {
             var id = "s" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-            var staged = _engine.StageSpec(runtime.Manifest, ["python3", PythonKernelPath, id], limits with { WallTime = null, CpuTime = null },
+            var staged = _engine.StageSpec(runtime.Manifest with { Environment = environment }, ["python3", PythonKernelPath, id, string.Join(',', languages)], limits with { WallTime = null, CpuTime = null },
                 request.Network, ReadOnlyMemory<byte>.Empty, "session/" + id);
             var spec = staged with
             {
@@ -77,7 +86,7 @@ public sealed class SessionManager : IAsyncDisposable
                 Environment = staged.Environment.SetItem("MPLBACKEND", "Agg").SetItem("MPLCONFIGDIR", "/tmp/.cordon-matplotlib"),
                 // Debian's matplotlib reads its defaults from /etc, which a jail does not see unless named.
                 ReadOnlyPaths = File.Exists(MatplotlibRc) ? (staged.ReadOnlyPaths.IsDefault ? [] : staged.ReadOnlyPaths).Add(MatplotlibRc) : staged.ReadOnlyPaths,
-                ExtraPipes = [JailPipeDirection.IntoJail, JailPipeDirection.OutOfJail, JailPipeDirection.OutOfJail],
+                ExtraPipes = SessionKernel.ExtraPipesFor(languages),
             };
             var session = await Session.StartAsync(id, _engine.Host, spec, request, Options, _clock, _logger, cancellationToken).ConfigureAwait(false);
             _sessions[id] = session;
@@ -115,15 +124,22 @@ public sealed class SessionManager : IAsyncDisposable
     internal static CordonException NotFound(string id) =>
         new(CordonErrorCode.SessionNotFound, $"Session '{JailFiles.Printable(id)}': session not found or expired.");
 
-    private bool IsExpired(Session session, DateTimeOffset now) =>
-        now - session.CreatedAt >= session.MaxLifetime || (!session.IsBusy && now - session.LastUsedAt >= session.IdleTimeout);
+    private static bool IsExpired(Session session, DateTimeOffset now) =>
+        now - session.CreatedAt >= session.MaxLifetime || (IsIdleTooLong(session, now) && !session.IsBusy);
+
+    private static bool IsIdleTooLong(Session session, DateTimeOffset now) => now - session.LastUsedAt >= session.IdleTimeout;
 
     private void Reap()
     {
         var now = _clock.GetUtcNow();
         foreach (var (id, session) in _sessions)
         {
-            if (!session.IsClosed && !IsExpired(session, now)) continue;
+            if (!session.IsClosed && !IsExpired(session, now))
+            {
+                // Idle but for background commands: find out (now and then) whether they have ended meanwhile.
+                if (IsIdleTooLong(session, now)) session.CheckBackgroundCommands(Options.ReaperInterval * 5);
+                continue;
+            }
             if (!_sessions.TryRemove(id, out _)) continue;
             Log.SessionExpired(_logger, id);
             var task = CloseAsync(session);

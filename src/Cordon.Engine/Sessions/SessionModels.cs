@@ -61,7 +61,7 @@ public sealed record SessionOptions
 /// <summary>What a new session asks for.</summary>
 public sealed record SessionRequest
 {
-    /// <summary>The kernels wanted; only <c>python</c> so far.</summary>
+    /// <summary>The kernels wanted: <c>python</c>, <c>javascript</c> or both (aliases as in the runtime catalog: <c>py</c>, <c>js</c>, <c>node</c>, ...).</summary>
     public ImmutableArray<string> Languages { get; init; } = ["python"];
 
     /// <summary>Memory, CPU cores, processes and work-directory size on top of <see cref="SessionOptions.Limits"/>; wall and CPU time are refused.</summary>
@@ -86,8 +86,8 @@ public sealed record SessionRequest
         if (Languages.IsDefaultOrEmpty) errors.Add("at least one language is required");
         else
         {
-            foreach (var language in Languages.Where(l => !string.Equals(l, "python", StringComparison.OrdinalIgnoreCase)))
-                errors.Add($"language '{JailFiles.Printable(language)}' has no session kernel (python only)");
+            foreach (var language in Languages.Where(l => SessionLanguages.Canonical(l) is null))
+                errors.Add($"language '{JailFiles.Printable(language)}' has no session kernel (python or javascript)");
         }
         if (Limits is { WallTimeMs: not null } or { CpuTimeMs: not null })
             errors.Add("a session has no wall or CPU time limit; give each cell a timeout instead");
@@ -99,13 +99,38 @@ public sealed record SessionRequest
     }
 }
 
+/// <summary>The languages a session can have a kernel for, with the runtime catalog's aliases.</summary>
+public static class SessionLanguages
+{
+    /// <summary>Python (its supervisor runs every session).</summary>
+    public const string Python = "python";
+
+    /// <summary>JavaScript, on node.</summary>
+    public const string JavaScript = "javascript";
+
+    // The aliases of runtimes/python and runtimes/javascript's manifests.
+    private static readonly Dictionary<string, string> Names = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["python"] = Python, ["py"] = Python, ["python3"] = Python, ["py3"] = Python,
+        ["javascript"] = JavaScript, ["js"] = JavaScript, ["node"] = JavaScript, ["node-js"] = JavaScript, ["nodejs"] = JavaScript,
+    };
+
+    /// <summary>The kernel's name for <paramref name="language"/> or one of its aliases; null when no kernel runs it.</summary>
+    public static string? Canonical(string? language) => language is not null && Names.TryGetValue(language, out var name) ? name : null;
+}
+
+/// <summary>A piece of a streamed cell's output, as the kernel sent it (coalesced: a line or up to ~50 ms of output).</summary>
+/// <param name="Stream">Standard output or standard error.</param>
+/// <param name="Text">The text.</param>
+public sealed record CellStreamChunk(OutputStreamKind Stream, string Text);
+
 /// <summary>One cell to run in a session.</summary>
 public sealed record CellRequest
 {
     /// <summary>The cell's source.</summary>
     public required string Code { get; init; }
 
-    /// <summary>The kernel to run it in.</summary>
+    /// <summary>The kernel to run it in: <c>python</c> or <c>javascript</c> (or an alias); the session must have it.</summary>
     public string Language { get; init; } = "python";
 
     /// <summary>After this the cell is interrupted; null for <see cref="SessionOptions.CellTimeout"/>.</summary>
@@ -130,19 +155,19 @@ public sealed record CellResult
     /// <summary>The cell's number in its session, from 1.</summary>
     public required int Cell { get; init; }
 
-    /// <summary>What the cell printed to <c>sys.stdout</c>.</summary>
+    /// <summary>What the cell printed to standard output (<c>sys.stdout</c>, <c>console.log</c>).</summary>
     public string Stdout { get; init; } = "";
 
-    /// <summary>What the cell printed to <c>sys.stderr</c>.</summary>
+    /// <summary>What the cell printed to standard error (<c>sys.stderr</c>, <c>console.error</c>).</summary>
     public string Stderr { get; init; } = "";
 
     /// <summary>True when output beyond the session's output limit was dropped.</summary>
     public bool OutputTruncated { get; init; }
 
-    /// <summary>The trailing expression's repr, as the REPL shows it; null when there is none or it is None.</summary>
+    /// <summary>The trailing expression's value as the REPL shows it (<c>repr</c>, <c>util.inspect</c>); null when there is none or it is None or undefined.</summary>
     public string? Value { get; init; }
 
-    /// <summary>The exception the cell ended with, if any (an interrupted cell ends with <c>KeyboardInterrupt</c>).</summary>
+    /// <summary>The exception the cell ended with, if any (an interrupted cell ends with <c>KeyboardInterrupt</c> in Python, <c>Interrupted</c> in JavaScript).</summary>
     public CellError? Error { get; init; }
 
     /// <summary>True when the cell hit its timeout.</summary>
@@ -151,7 +176,10 @@ public sealed record CellResult
     /// <summary>True when the kernel did not stop after the interrupt and was replaced: the namespace is empty again.</summary>
     public bool KernelRestarted { get; init; }
 
-    /// <summary>Workspace modules dropped before the cell because their files changed, in the order they were dropped.</summary>
+    /// <summary>
+    /// Workspace modules dropped before the cell because their files changed, in the order they were dropped (Python:
+    /// module names; JavaScript: files relative to the workspace, with the modules that required them).
+    /// </summary>
     public ImmutableArray<string> Reloaded { get; init; } = [];
 
     /// <summary>Time the cell ran, from the host's view.</summary>
