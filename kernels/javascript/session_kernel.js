@@ -8,6 +8,7 @@
 // persist), top-level await allowed, the completion value shown with util.inspect. SIGINT interrupts a cell.
 const fs = require('fs');
 const path = require('path');
+const net = require('net');
 const util = require('util');
 const vm = require('vm');
 const Module = require('module');
@@ -327,10 +328,12 @@ async function runCell(request) {
 
 // ---------------------------------------------------------------------------------------------------- main loop
 
-// Requests are read asynchronously: a cell's pending await (timers, I/O) must keep the event loop turning.
+// Requests are read asynchronously: a cell's pending await (timers, I/O) must keep the event loop turning. A socket
+// over the pipe, not fs.createReadStream: that one blocks a thread-pool thread in read(), and node's exit joins the
+// pool, so a cell's process.exit() would hang the kernel instead of ending it.
 let queue = Promise.resolve();
 let buffered = Buffer.alloc(0);
-const requests = fs.createReadStream(null, { fd: 3, autoClose: false, highWaterMark: 65536 });
+const requests = new net.Socket({ fd: 3, readable: true, writable: false });
 requests.on('data', (chunk) => {
   buffered = Buffer.concat([buffered, chunk]);
   while (buffered.length >= 4) {

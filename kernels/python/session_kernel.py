@@ -12,7 +12,9 @@
 #                 the node process gets them as its own fd 3 and 4
 # The supervisor stays responsive while a cell runs, so the host can interrupt or replace a kernel that is stuck
 # without losing the jail (and with it the workspace). Before a new kernel starts, the supervisor writes the host's
-# nonce on fd 4: whatever the dead kernel left half-written there, the host skips up to the nonce.
+# nonce on fd 4: whatever the dead kernel left half-written there, the host skips up to the nonce. A kernel that
+# dies on its own (os._exit, process.exit, a crash, the memory limit) is reported at once on its reply descriptor as
+# {"id": -1, "died": {"exit_code", "signal"}}; the host then asks for a restart.
 # Shell commands are the supervisor's children, not the kernel's: they outlive a kernel restart, and a cell that
 # hangs never delays a command's report.
 import os
@@ -365,6 +367,8 @@ def _supervise(session_id, languages):
         return pid
 
     def stop(pid):
+        if pid is None:
+            return  # it died on its own and was reaped
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
@@ -389,6 +393,39 @@ def _supervise(session_id, languages):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     kernels = {language: start(language) for language in languages}
 
+    def drain_requests(language):
+        # Requests the old kernel never read must not run in the new one.
+        fd = PIPES[language][0]
+        os.set_blocking(fd, False)
+        try:
+            while os.read(fd, 65536):
+                pass
+        except BlockingIOError:
+            pass
+        finally:
+            os.set_blocking(fd, True)
+
+    def reap_kernels():
+        for language, pid in kernels.items():
+            if pid is None:
+                continue
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 0
+            if done != pid:
+                continue
+            kernels[language] = None
+            try:
+                os.killpg(pid, signal.SIGKILL)  # what the cell started dies with its kernel
+            except OSError:
+                pass
+            import json
+            died = {"exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                    "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None}
+            body = json.dumps({"id": -1, "died": died}).encode("ascii")
+            _write_all(PIPES[language][1], len(body).to_bytes(4, "big") + body)
+
     def kernel_of(argument):
         # "LANG REST"; a bare argument (or none) is Python's, as before there were several kernels.
         language, _, rest = argument.partition(" ")
@@ -407,6 +444,7 @@ def _supervise(session_id, languages):
                     pass
             except BlockingIOError:
                 pass
+            reap_kernels()
         commands.pump([fd for fd in readable if fd not in (0, wake_read)])
         if 0 not in readable:
             continue
@@ -421,10 +459,12 @@ def _supervise(session_id, languages):
             try:
                 if command == "int":
                     language, _ = kernel_of(argument)
-                    os.kill(kernels[language], signal.SIGINT)
+                    if kernels[language] is not None:
+                        os.kill(kernels[language], signal.SIGINT)
                 elif command == "restart":
                     language, nonce = kernel_of(argument)
                     stop(kernels[language])
+                    drain_requests(language)
                     _write_all(PIPES[language][1], nonce.encode("ascii"))
                     kernels[language] = start(language)
                 elif command == "rm":

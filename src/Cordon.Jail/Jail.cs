@@ -78,6 +78,9 @@ public sealed class Jail : IAsyncDisposable
 
     internal JailCgroup? Cgroup { get; set; }
 
+    /// <summary>How many times the kernel's OOM killer killed a process of this jail so far (0 without a memory cgroup).</summary>
+    public long OomKills => Cgroup?.OomKills() ?? 0;
+
     internal bool WorkMounted { get; set; }
 
     internal int Pid { get; set; }

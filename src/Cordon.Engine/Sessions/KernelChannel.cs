@@ -42,7 +42,8 @@ internal sealed class KernelChannel
     }
 
     /// <summary>
-    /// Waits for the reply with <paramref name="id"/>; throws <see cref="OperationCanceledException"/> on timeout. A
+    /// Waits for the reply with <paramref name="id"/>, or the supervisor's report that the kernel died (a frame with a
+    /// <c>died</c> member); throws <see cref="OperationCanceledException"/> on timeout. A
     /// streamed cell's output frames (with a <c>stream</c> member) of that id go to <paramref name="onChunk"/> on the way.
     /// </summary>
     public async Task<JsonDocument> WaitAsync(long id, Action<JsonElement>? onChunk, CancellationToken cancellationToken)
@@ -59,6 +60,8 @@ internal sealed class KernelChannel
                 throw new IOException("The session's kernel pipe closed.", e);
             }
             var root = frame.RootElement;
+            // The supervisor's word that the kernel died answers whatever was asked of it.
+            if (root.TryGetProperty("died", out _)) return frame;
             if (root.TryGetProperty("id", out var got) && got.TryGetInt64(out var value) && value == id)
             {
                 if (!root.TryGetProperty("stream", out _)) return frame;

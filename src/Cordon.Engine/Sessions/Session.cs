@@ -223,21 +223,40 @@ public sealed class Session
             Action<JsonElement>? onChunk = onOutput is null ? null : frame => onOutput(new CellStreamChunk(
                 frame.GetProperty("stream").GetString() == "stderr" ? OutputStreamKind.Stderr : OutputStreamKind.Stdout,
                 frame.GetProperty("text").GetString() ?? ""));
+            var oomKills = _jail.OomKills;
             if (!kernel.TrySend(message))
                 throw new CordonException(CordonErrorCode.SessionNotFound, $"Session {Id}: session not found or expired (its kernel is gone).");
-            JsonDocument? reply = await WaitAsync(kernel, id, onChunk, timeout, cancellationToken).ConfigureAwait(false);
+            JsonDocument? reply;
+            try
+            {
+                reply = await WaitAsync(kernel, id, onChunk, timeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // A caller that stops waiting takes its cell with it: the kernel is free again before the next one.
+                Log.CellCancelled(_logger, Id, cell, kernel.Language);
+                using (await StopCellAsync(kernel, id, onChunk, CancellationToken.None).ConfigureAwait(false))
+                {
+                }
+                throw;
+            }
             var timedOut = reply is null;
             var restarted = false;
             if (reply is null)
             {
                 Log.CellInterrupted(_logger, Id, cell, kernel.Language);
-                await ControlAsync("int " + kernel.Language, cancellationToken).ConfigureAwait(false);
-                reply = await WaitAsync(kernel, id, onChunk, _options.InterruptGrace, cancellationToken).ConfigureAwait(false);
-                if (reply is null)
-                {
-                    await RestartKernelCoreAsync(kernel, cancellationToken).ConfigureAwait(false);
-                    restarted = true;
-                }
+                reply = await StopCellAsync(kernel, id, onChunk, cancellationToken).ConfigureAwait(false);
+                restarted = reply is null;
+            }
+            CellError? died = null;
+            if (reply is not null && reply.RootElement.TryGetProperty("died", out var death))
+            {
+                died = Died(kernel, death, _jail.OomKills > oomKills);
+                Log.KernelDied(_logger, Id, cell, kernel.Language, died.Message);
+                reply.Dispose();
+                reply = null;
+                await RestartKernelCoreAsync(kernel, cancellationToken).ConfigureAwait(false);
+                restarted = true;
             }
             var duration = Stopwatch.GetElapsedTime(started);
             Touch();
@@ -250,7 +269,7 @@ public sealed class Session
                         TimedOut = timedOut,
                         KernelRestarted = restarted,
                         Duration = duration,
-                        Error = new CellError("KernelRestarted", $"The cell did not stop within {_options.InterruptGrace.TotalSeconds:0.#} s of its interrupt; the kernel was restarted and its state is lost.", ""),
+                        Error = died ?? new CellError("KernelRestarted", $"The cell did not stop within {_options.InterruptGrace.TotalSeconds:0.#} s of its interrupt; the kernel was restarted and its state is lost.", ""),
                     }
                     : ToResult(cell, reply.RootElement, timedOut, duration);
             }
@@ -259,6 +278,31 @@ public sealed class Session
         {
             _cells.Release();
         }
+    }
+
+    /// <summary>
+    /// Interrupts a running cell and waits the grace for its reply (returned, or a died report); if none comes, the
+    /// kernel is replaced and null is returned.
+    /// </summary>
+    private async Task<JsonDocument?> StopCellAsync(SessionKernel kernel, long id, Action<JsonElement>? onChunk, CancellationToken cancellationToken)
+    {
+        await ControlAsync("int " + kernel.Language, cancellationToken).ConfigureAwait(false);
+        var reply = await WaitAsync(kernel, id, onChunk, _options.InterruptGrace, cancellationToken).ConfigureAwait(false);
+        if (reply is null) await RestartKernelCoreAsync(kernel, cancellationToken).ConfigureAwait(false);
+        return reply;
+    }
+
+    /// <summary>What a cell reports when its kernel died under it.</summary>
+    private CellError Died(SessionKernel kernel, JsonElement death, bool oomKilled)
+    {
+        var how = death.TryGetProperty("signal", out var s) && s.ValueKind == JsonValueKind.Number
+            ? $"was killed by signal {s.GetInt32()}"
+            : death.TryGetProperty("exit_code", out var c) && c.ValueKind == JsonValueKind.Number ? $"exited with code {c.GetInt32()}" : "ended";
+        return oomKilled
+            ? new CellError("MemoryLimitExceeded",
+                $"The {kernel.DisplayName} kernel {how}: the session's memory limit ({_jail.Spec.Limits.MemoryBytes / (1024 * 1024)} MiB) was reached. The kernel was restarted and its state is lost; use less memory or create the session with a larger limits.memory_bytes.", "")
+            : new CellError("KernelDied",
+                $"The {kernel.DisplayName} kernel {how} before the cell could finish (an exit call or a crash). It was restarted and its state is lost.", "");
     }
 
     /// <summary>Replaces every kernel of the session with a fresh one (empty state); the workspace stays.</summary>

@@ -28,4 +28,10 @@ internal static partial class Log
 
     [LoggerMessage(2108, LogLevel.Information, "Session {SessionId}: command {CommandId} signalled ({Signal})")]
     public static partial void CommandSignalled(ILogger logger, string sessionId, string commandId, int signal);
+
+    [LoggerMessage(2109, LogLevel.Information, "Session {SessionId}: cell {Cell} ({Language}) cancelled by its caller; interrupting")]
+    public static partial void CellCancelled(ILogger logger, string sessionId, int cell, string language);
+
+    [LoggerMessage(2110, LogLevel.Warning, "Session {SessionId}: the {Language} kernel died during cell {Cell}: {Reason}")]
+    public static partial void KernelDied(ILogger logger, string sessionId, int cell, string language, string reason);
 }
