@@ -155,21 +155,7 @@ public static class NativeApi
                 if (splitter.Push(chunk) is { } piece) await events.WriteAsync(piece, stop.Token).ConfigureAwait(false);
             }
 
-            ExecutionResult result;
-            try
-            {
-                result = await run.ConfigureAwait(false);
-            }
-            catch (CordonException e) when (!events.Started)
-            {
-                await RefuseAsync(context, logger, e).ConfigureAwait(false);
-                return;
-            }
-            catch (CordonException e)
-            {
-                await events.WriteAsync(e, stop.Token).ConfigureAwait(false);
-                return;
-            }
+            if (await events.ResultAsync(run, e => RefuseAsync(context, logger, e), stop.Token).ConfigureAwait(false) is not { } result) return;
             foreach (var piece in splitter.Flush()) await events.WriteAsync(piece, stop.Token).ConfigureAwait(false);
             await events.WriteAsync("result", JsonSerializer.Serialize(ExecutionResponse.From(result), CordonServer.Json), stop.Token).ConfigureAwait(false);
             ServerLog.ExecutionServed(logger, result.Id, CordonMetrics.VerdictName(result.Verdict), Clients.Of(context), (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, true);
@@ -197,6 +183,27 @@ public static class NativeApi
     internal sealed class EventStream(HttpContext context)
     {
         public bool Started { get; private set; }
+
+        /// <summary>
+        /// The run's result, or null once its fault was answered: by <paramref name="refuse"/> (a problem+json) while
+        /// no event was sent, as an <c>error</c> event after.
+        /// </summary>
+        public async Task<T?> ResultAsync<T>(Task<T> run, Func<CordonException, Task> refuse, CancellationToken cancellationToken) where T : class
+        {
+            try
+            {
+                return await run.ConfigureAwait(false);
+            }
+            catch (CordonException e) when (!Started)
+            {
+                await refuse(e).ConfigureAwait(false);
+            }
+            catch (CordonException e)
+            {
+                await WriteAsync(e, cancellationToken).ConfigureAwait(false);
+            }
+            return null;
+        }
 
         /// <summary>A <c>stdout</c> or <c>stderr</c> event with text.</summary>
         public Task WriteAsync(OutputStreamKind stream, string text, CancellationToken cancellationToken) =>
@@ -248,9 +255,6 @@ public static class NativeApi
     }
 
     private static Task RefuseAsync(HttpContext context, ILogger logger, int status, string code, string title, string detail,
-        IReadOnlyList<string>? errors = null, TimeSpan? retryAfter = null)
-    {
-        ServerLog.RequestRefused(logger, Problems.RequestId(context), Clients.Of(context), status, code);
-        return Problems.WriteAsync(context, status, code, title, detail, errors, retryAfter);
-    }
+        IReadOnlyList<string>? errors = null, TimeSpan? retryAfter = null) =>
+        Problems.RefuseAsync(context, logger, status, code, title, detail, errors, retryAfter);
 }

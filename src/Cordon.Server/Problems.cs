@@ -13,6 +13,14 @@ public static class Problems
     /// <summary>The item under which a rejection's reason is left for the request metrics.</summary>
     internal const string RejectionReasonItem = "cordon.rejection";
 
+    /// <summary>Logs a refused request (with its client, never its key) and writes its problem.</summary>
+    public static Task RefuseAsync(HttpContext context, Microsoft.Extensions.Logging.ILogger logger, int status, string code, string title, string detail,
+        IReadOnlyList<string>? errors = null, TimeSpan? retryAfter = null)
+    {
+        ServerLog.RequestRefused(logger, RequestId(context), Clients.Of(context), status, code);
+        return WriteAsync(context, status, code, title, detail, errors, retryAfter);
+    }
+
     /// <summary>Writes a problem; <paramref name="retryAfter"/> also sets Retry-After (whole seconds, at least 1).</summary>
     public static Task WriteAsync(HttpContext context, int status, string code, string title, string? detail,
         IReadOnlyList<string>? errors = null, TimeSpan? retryAfter = null)

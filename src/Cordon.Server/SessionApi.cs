@@ -328,21 +328,7 @@ public static class SessionApi
                 await foreach (var chunk in chunks.Reader.ReadAllAsync(context.RequestAborted).ConfigureAwait(false))
                     await events.WriteAsync(chunk.Stream, chunk.Text, context.RequestAborted).ConfigureAwait(false);
             }
-            CellResult result;
-            try
-            {
-                result = await run.ConfigureAwait(false);
-            }
-            catch (CordonException e) when (!events.Started)
-            {
-                await RefuseAsync(context, logger, e).ConfigureAwait(false);
-                return;
-            }
-            catch (CordonException e)
-            {
-                await events.WriteAsync(e, context.RequestAborted).ConfigureAwait(false);
-                return;
-            }
+            if (await events.ResultAsync(run, e => RefuseAsync(context, logger, e), context.RequestAborted).ConfigureAwait(false) is not { } result) return;
             SessionApiLog.CellServed(logger, session.Id, result.Cell, Clients.Of(context), (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, streaming);
             var response = CellResponse.From(result);
             if (streaming) await events.WriteAsync("result", JsonSerializer.Serialize(response, CordonServer.Json), context.RequestAborted).ConfigureAwait(false);
@@ -512,11 +498,8 @@ public static class SessionApi
     }
 
     private static Task RefuseAsync(HttpContext context, ILogger logger, int status, string code, string title, string detail,
-        IReadOnlyList<string>? errors = null, TimeSpan? retryAfter = null)
-    {
-        ServerLog.RequestRefused(logger, Problems.RequestId(context), Clients.Of(context), status, code);
-        return Problems.WriteAsync(context, status, code, title, detail, errors, retryAfter);
-    }
+        IReadOnlyList<string>? errors = null, TimeSpan? retryAfter = null) =>
+        Problems.RefuseAsync(context, logger, status, code, title, detail, errors, retryAfter);
 }
 
 /// <summary>The mapping of a session body's limits, with the server's session defaults as maxima.</summary>

@@ -15,18 +15,7 @@ public sealed class JavaScriptSessionTests(SessionFixture fixture) : IClassFixtu
 
     private static void Write(Session session, string path, string text) => session.WriteFile(path, Encoding.UTF8.GetBytes(text));
 
-    private async Task With(SessionRequest request, Func<Session, Task> body)
-    {
-        var session = await Sessions.CreateAsync(request);
-        try
-        {
-            await body(session);
-        }
-        finally
-        {
-            await Sessions.DeleteAsync(session.Id);
-        }
-    }
+    private Task With(SessionRequest request, Func<Session, Task> body) => fixture.With(request, body);
 
     [Fact(Timeout = 60000)]
     public Task Let_const_functions_and_classes_persist_across_cells_and_the_trailing_value_is_inspected() => With(Js, async session =>

@@ -24,6 +24,7 @@ public sealed class SessionConcurrencyTests(ITestOutputHelper output)
         var sessions = engine.Sessions;
         var traces = new ConcurrentBag<(uint Uid, string Work, string JailId)>();
         var created = new ConcurrentBag<Session>();
+        var processes = new List<(int Pid, string Started)>();
         var clock = Stopwatch.StartNew();
         try
         {
@@ -38,7 +39,8 @@ public sealed class SessionConcurrencyTests(ITestOutputHelper output)
             Assert.Equal(Count, traces.Select(t => t.Uid).Distinct().Count());
             Assert.Equal(Count, traces.Select(t => t.Work).Distinct().Count());
             var createdIn = clock.Elapsed;
-            var rss = traces.SelectMany(t => SessionTests.ProcessesOf(t.Uid)).Sum(ResidentKiB);
+            foreach (var (uid, _, _) in traces) processes.AddRange(SessionTests.Snapshot(uid));
+            var rss = processes.Select(p => p.Pid).Sum(ResidentKiB);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Count} sessions created concurrently in {createdIn.TotalSeconds:0.00} s; their processes hold {rss / 1024.0:0} MiB resident ({rss / 1024.0 / Count:0.0} MiB a session)"));
             clock.Restart();
 
@@ -55,9 +57,10 @@ public sealed class SessionConcurrencyTests(ITestOutputHelper output)
 
         Assert.Equal(0, sessions.Count);
         Assert.Empty(sessions.List());
-        foreach (var (uid, work, jailId) in traces)
+        Assert.NotEmpty(processes);
+        Assert.Empty(SessionTests.StillAlive(processes));
+        foreach (var (_, work, jailId) in traces)
         {
-            Assert.Empty(SessionTests.ProcessesOf(uid));
             Assert.False(Directory.Exists(work), $"{work} is left");
             Assert.False(Directory.Exists(Path.GetDirectoryName(work)), $"{Path.GetDirectoryName(work)} is left");
             Assert.Empty(SessionTests.CgroupsNamed(jailId));

@@ -8,24 +8,11 @@ namespace Cordon.Engine.Tests;
 /// </summary>
 public sealed class SessionKernelDeathTests(SessionFixture fixture) : IClassFixture<SessionFixture>
 {
-    private SessionManager Sessions => fixture.Engine.Sessions;
-
     // Long enough that a death reported as a timeout would show as TimedOut, never by luck.
     private static Task<CellResult> Run(Session session, string code, string language = "python", CancellationToken cancellationToken = default) =>
         session.RunCellAsync(new CellRequest { Code = code, Language = language, Timeout = TimeSpan.FromSeconds(60) }, cancellationToken);
 
-    private async Task With(SessionRequest request, Func<Session, Task> body)
-    {
-        var session = await Sessions.CreateAsync(request);
-        try
-        {
-            await body(session);
-        }
-        finally
-        {
-            await Sessions.DeleteAsync(session.Id);
-        }
-    }
+    private Task With(SessionRequest request, Func<Session, Task> body) => fixture.With(request, body);
 
     [Fact(Timeout = 40000)]
     public Task A_python_kernel_that_exits_is_reported_as_died_and_replaced_with_an_empty_one() => With(new SessionRequest(), async session =>

@@ -20,6 +20,20 @@ public sealed class SessionFixture : IAsyncLifetime
     }
 
     public async Task DisposeAsync() => await Engine.DisposeAsync();
+
+    /// <summary>Runs <paramref name="body"/> with a new session, which is deleted after it whatever happens.</summary>
+    public async Task With(SessionRequest request, Func<Session, Task> body)
+    {
+        var session = await Engine.Sessions.CreateAsync(request);
+        try
+        {
+            await body(session);
+        }
+        finally
+        {
+            await Engine.Sessions.DeleteAsync(session.Id);
+        }
+    }
 }
 
 public sealed class SessionTests(SessionFixture fixture) : IClassFixture<SessionFixture>
@@ -354,10 +368,11 @@ public sealed class SessionTests(SessionFixture fixture) : IClassFixture<Session
         var uid = session.HostUid;
         var work = session.WorkDirectory;
         Assert.True(Directory.Exists(work));
-        Assert.NotEmpty(ProcessesOf(uid));
+        var processes = Snapshot(uid);
+        Assert.NotEmpty(processes);
         await Sessions.DeleteAsync(session.Id);
 
-        Assert.Empty(ProcessesOf(uid));
+        Assert.Empty(StillAlive(processes));
         Assert.False(Directory.Exists(work));
         Assert.False(Directory.Exists(Path.GetDirectoryName(work)));
         Assert.Empty(CgroupsNamed(Path.GetFileName(Path.GetDirectoryName(work)!)));
@@ -375,14 +390,14 @@ public sealed class SessionTests(SessionFixture fixture) : IClassFixture<Session
         var session = await Sessions.CreateAsync(new SessionRequest { IdleTimeout = TimeSpan.FromMilliseconds(1500), Labels = System.Collections.Immutable.ImmutableDictionary<string, string>.Empty.Add("who", "idle-test") });
         Assert.Equal("2", (await Run(session, "1+1")).Value);
         Assert.Contains(Sessions.List(), s => s.Id == session.Id && s.Labels["who"] == "idle-test");
-        var uid = session.HostUid;
+        var processes = Snapshot(session.HostUid);
         var work = session.WorkDirectory;
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (Sessions.List().Any(s => s.Id == session.Id) && DateTime.UtcNow < deadline) await Task.Delay(50);
         Assert.Equal(CordonErrorCode.SessionNotFound, Assert.Throws<CordonException>(() => Sessions.Get(session.Id)).Code);
-        while ((Directory.Exists(work) || ProcessesOf(uid).Count > 0) && DateTime.UtcNow < deadline) await Task.Delay(50);
+        while ((Directory.Exists(work) || StillAlive(processes).Count > 0) && DateTime.UtcNow < deadline) await Task.Delay(50);
         Assert.False(Directory.Exists(work));
-        Assert.Empty(ProcessesOf(uid));
+        Assert.Empty(StillAlive(processes));
     }
 
     [Fact(Timeout = 60000)]
@@ -431,6 +446,32 @@ public sealed class SessionTests(SessionFixture fixture) : IClassFixture<Session
                 await Sessions.DeleteAsync(session.Id);
             }
         }));
+    }
+
+    /// <summary>
+    /// The processes running as <paramref name="uid"/> now, by pid and start time: once a session is gone its uid goes
+    /// back to the pool and a jail of another test (another engine in this process) may run as it.
+    /// </summary>
+    internal static List<(int Pid, string Started)> Snapshot(uint uid) =>
+        [.. ProcessesOf(uid).Select(pid => (pid, StartTime(pid))).Where(p => p.Item2 is not null).Select(p => (p.pid, p.Item2!))];
+
+    /// <summary>Those of <paramref name="snapshot"/> still alive (the same pid with the same start time).</summary>
+    internal static List<int> StillAlive(IEnumerable<(int Pid, string Started)> snapshot) =>
+        [.. snapshot.Where(p => StartTime(p.Pid) == p.Started).Select(p => p.Pid)];
+
+    /// <summary>A process's start time (field 22 of /proc/PID/stat), or null when it is gone.</summary>
+    private static string? StartTime(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            // The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19];
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     internal static List<int> ProcessesOf(uint uid)
