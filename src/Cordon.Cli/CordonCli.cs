@@ -74,6 +74,7 @@ internal static class CordonCli
             BuildRuntimes(console, verbose),
             BuildDoctor(console, verbose),
             BuildServe(console, verbose),
+            BuildMcp(console, verbose),
         };
         // The notes below the options explain what a one-line description cannot; help stays a help action.
         var help = root.Options.OfType<HelpOption>().Single();
@@ -82,10 +83,11 @@ internal static class CordonCli
             ["run"] = RunNotes,
             ["doctor"] = DoctorNotes,
             ["serve"] = ServeNotes,
+            ["mcp"] = McpNotes,
         });
         root.SetAction(_ =>
         {
-            console.Fail("a command is required: run, serve, runtimes or doctor (see `cordon --help`)");
+            console.Fail("a command is required: run, serve, mcp, runtimes or doctor (see `cordon --help`)");
             return ExitCodes.Usage;
         });
         return root;
@@ -205,6 +207,39 @@ internal static class CordonCli
             Guarded(console, parse.GetValue(verbose), "serve", _ => ServeCommand.RunAsync(parse.GetValue(config), parse.GetValue(verbose), console, cancellationToken), cancellationToken));
         return serve;
     }
+
+    private static Command BuildMcp(CliConsole console, Option<bool> verbose)
+    {
+        var config = new Option<string?>("--config", "-c")
+        {
+            Description = "A JSON settings file, as for `cordon serve` (default: /etc/cordon/cordon.json when it exists). CORDON_ environment variables override it.",
+            HelpName = "FILE",
+        };
+        var mcp = new Command("mcp", "Serve MCP (Model Context Protocol) over stdin and stdout for an AI agent until stdin closes; logs go to stderr.")
+        {
+            config,
+        };
+        mcp.SetAction((parse, cancellationToken) =>
+            Guarded(console, parse.GetValue(verbose), "mcp", async logging =>
+            {
+                await Cordon.Server.Mcp.McpStdioHost.RunAsync(parse.GetValue(config), logging, cancellationToken).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }, cancellationToken));
+        return mcp;
+    }
+
+    private const string McpNotes = """
+        Tools:
+          run_code (one-shot run in any language), create_session, list_sessions, close_session, execute (a cell
+          in a session's persistent kernel; without session_id it creates the session), run_command,
+          get_command_output, kill_command, write_file, read_file, list_files, list_runtimes.
+
+        Settings (as for `cordon serve`, plus): Mcp.CallTimeoutSeconds (50), Mcp.MaxSessionsPerClient (4),
+          Mcp.MaxImageSide (1024); as environment variables CORDON_Mcp__CallTimeoutSeconds and so on.
+
+        Client configuration (Claude Desktop, VS Code, mcp.json):
+          {"mcpServers": {"cordon": {"command": "cordon", "args": ["mcp"]}}}
+        """;
 
     private const string ServeNotes = """
         Settings (JSON file keys; as environment variables CORDON_Address, CORDON_ApiKeys__0, CORDON_RunLimits__MemoryBytes):

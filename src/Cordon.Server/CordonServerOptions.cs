@@ -48,6 +48,9 @@ public sealed class CordonServerOptions
     /// <summary>The highest limits of a compile stage a request may ask for (and its defaults).</summary>
     public StageLimitSettings CompileLimits { get; set; } = new() { WallTimeMs = 30_000, CpuTimeMs = 30_000, MemoryBytes = 1024L * 1024 * 1024, Processes = 128, OutputBytes = 1024 * 1024 };
 
+    /// <summary>The MCP server (<c>cordon mcp</c> and /mcp): call timeout, sessions per client, image size.</summary>
+    public McpSettings Mcp { get; set; } = new();
+
     /// <summary>Every problem with these settings, each saying what to change.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -66,6 +69,7 @@ public sealed class CordonServerOptions
         if (Admission.QueueTimeoutSeconds is not (>= 0 and <= 86_400)) errors.Add("Admission.QueueTimeoutSeconds must be between 0 and 86400");
         errors.AddRange(RunLimits.Validate("RunLimits"));
         errors.AddRange(CompileLimits.Validate("CompileLimits"));
+        errors.AddRange(Mcp.Validate());
         return errors;
     }
 
@@ -165,5 +169,28 @@ public sealed class StageLimitSettings
         if (MemoryBytes != 0 && MemoryBytes < 4 * 1024 * 1024) yield return $"{section}.MemoryBytes must be at least 4194304 (4 MiB)";
         if (Processes < 0) yield return $"{section}.Processes must not be negative";
         if (OutputBytes < 0) yield return $"{section}.OutputBytes must not be negative";
+    }
+}
+
+/// <summary>Settings of the MCP server, the same for stdio (<c>cordon mcp</c>) and HTTP (/mcp).</summary>
+public sealed record McpSettings
+{
+    /// <summary>
+    /// Default timeout of a tool call that runs code, in seconds: below the 60 s after which most MCP clients give
+    /// up on a call, so the agent gets the output so far rather than a client-side error.
+    /// </summary>
+    public int CallTimeoutSeconds { get; set; } = 50;
+
+    /// <summary>Sessions one client (an API key; all key-less callers together) may have alive through MCP.</summary>
+    public int MaxSessionsPerClient { get; set; } = 4;
+
+    /// <summary>Largest side, in pixels, of a plot returned as an image; larger figures are drawn smaller to fit.</summary>
+    public int MaxImageSide { get; set; } = 1024;
+
+    internal IEnumerable<string> Validate()
+    {
+        if (CallTimeoutSeconds is < 1 or > 3600) yield return "Mcp.CallTimeoutSeconds must be from 1 to 3600 (clients usually give up at 60)";
+        if (MaxSessionsPerClient < 1) yield return "Mcp.MaxSessionsPerClient must be at least 1";
+        if (MaxImageSide is < 16 or > 10000) yield return "Mcp.MaxImageSide must be from 16 to 10000 pixels";
     }
 }

@@ -184,6 +184,16 @@ public sealed class Session
         }
     }
 
+    /// <summary>
+    /// Interrupts the cell running now, if any, as its timeout would (KeyboardInterrupt); its caller then gets the
+    /// cell's result with what it printed so far. A caller that gives up on a cell uses this so the kernel is free.
+    /// </summary>
+    public async Task InterruptAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfClosed();
+        if (IsBusy) await ControlAsync("int", cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Replaces the kernel with a fresh one (an empty namespace); the workspace stays.</summary>
     public async Task RestartKernelAsync(CancellationToken cancellationToken = default)
     {
