@@ -4,7 +4,7 @@
 //   node agent.mjs stdio /path/to/cordon.dll SCENARIO [ARG]
 //   node agent.mjs http http://127.0.0.1:PORT/mcp SCENARIO [ARG]     (CORDON_MCP_KEY: the API key, if any)
 // Scenarios: tools, languages, state, plot, timeout, progress, cancel-cell, cancel-run, cancel-command, bad-session,
-// cap, connect, bench N.
+// cap, create-session, use-session ID, connect, bench N.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -175,6 +175,14 @@ const scenarios = {
     files: brief(await call('list_files', { session_id: 'nope' })),
     args: brief(await call('run_code', { language: 'python', code: 5, extra: true })),
     language: brief(await call('run_code', { language: 'cobol-85', code: 'x' })),
+  }),
+
+  // One client creates a session and leaves it open; another (a different API key) then tries to use it.
+  'create-session': async () => brief(await call('create_session', {})),
+  'use-session': async () => ({
+    execute: brief(await call('execute', { session_id: arg, code: 'print(1)' })),
+    close: brief(await call('close_session', { session_id: arg })),
+    listed: brief(await call('list_sessions', {})),
   }),
 
   cap: async () => {
