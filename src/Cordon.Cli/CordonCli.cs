@@ -192,13 +192,16 @@ internal static class CordonCli
         return doctor;
     }
 
+    /// <summary>The settings file option of the commands that run a server (serve, mcp).</summary>
+    private static Option<string?> ConfigOption() => new("--config", "-c")
+    {
+        Description = "A JSON settings file (default: /etc/cordon/cordon.json when it exists). CORDON_ environment variables override it.",
+        HelpName = "FILE",
+    };
+
     private static Command BuildServe(CliConsole console, Option<bool> verbose)
     {
-        var config = new Option<string?>("--config", "-c")
-        {
-            Description = "A JSON settings file (default: /etc/cordon/cordon.json when it exists). CORDON_ environment variables override it.",
-            HelpName = "FILE",
-        };
+        var config = ConfigOption();
         var serve = new Command("serve", "Run the HTTP API (native /v1 and Piston-compatible /api/v2) until SIGINT or SIGTERM.")
         {
             config,
@@ -210,11 +213,7 @@ internal static class CordonCli
 
     private static Command BuildMcp(CliConsole console, Option<bool> verbose)
     {
-        var config = new Option<string?>("--config", "-c")
-        {
-            Description = "A JSON settings file, as for `cordon serve` (default: /etc/cordon/cordon.json when it exists). CORDON_ environment variables override it.",
-            HelpName = "FILE",
-        };
+        var config = ConfigOption();
         var mcp = new Command("mcp", "Serve MCP (Model Context Protocol) over stdin and stdout for an AI agent until stdin closes; logs go to stderr.")
         {
             config,
