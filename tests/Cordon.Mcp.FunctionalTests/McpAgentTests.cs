@@ -254,6 +254,16 @@ public sealed class McpAgentTests(McpServerFixture fixture)
     }
 
     [Fact(Timeout = 300_000)]
+    public async Task When_the_stdio_client_goes_cordon_mcp_ends_and_the_sessions_it_left_open_are_gone()
+    {
+        var created = await fixture.RunAsync("stdio", "create-session");
+        var id = created.GetProperty("structured").GetProperty("session_id").GetString()!;
+
+        // The kernel runs as `python3 session_kernel.py ID`; the agent closed stdin without closing the session.
+        await AssertGoneAsync("python3", "/opt/cordon/kernels/python/session_kernel.py\0" + id);
+    }
+
+    [Fact(Timeout = 300_000)]
     public async Task Over_http_a_client_without_an_api_key_is_refused_with_401()
     {
         var r = await fixture.RunAsync("http", "connect", apiKey: null);
@@ -318,7 +328,7 @@ public sealed class McpAgentTests(McpServerFixture fixture)
     }
 
     private static List<string> Running(string program, string argument) =>
-        [.. Directory.EnumerateDirectories("/proc").Where(p => int.TryParse(Path.GetFileName(p), out _)).Where(p => CommandLine(p).StartsWith(program + "\0" + argument, StringComparison.Ordinal))];
+        [.. Directory.EnumerateDirectories("/proc").Where(p => int.TryParse(Path.GetFileName(p), out _)).Where(p => CommandLine(p).Contains(program + "\0" + argument, StringComparison.Ordinal))];
 
     private static string CommandLine(string proc)
     {
