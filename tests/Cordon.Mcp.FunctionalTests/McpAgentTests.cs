@@ -215,6 +215,9 @@ public sealed class McpAgentTests(McpServerFixture fixture)
             Structured(r, "args").GetProperty("errors").EnumerateArray().Select(e => e.GetString()));
         Assert.Equal("unknown_runtime", Structured(r, "language").GetProperty("error").GetString());
         Assert.Contains("list_runtimes", r.GetProperty("language").GetProperty("text").GetString(), StringComparison.Ordinal);
+        // The server's run limit is 10 s; longer work belongs in a session.
+        Assert.Equal(["timeout_seconds: a one-shot run may take at most 10 s on this server; for longer work use execute or run_command in a session"],
+            Structured(r, "tooLong").GetProperty("errors").EnumerateArray().Select(e => e.GetString()));
     }
 
     [Theory(Timeout = 300_000)]

@@ -113,21 +113,26 @@ public sealed class McpTools
         Check(args);
 
         var engine = _engine.Engine;
-        var main = "main";
+        RuntimeManifest? manifest = null;
         try
         {
-            main = (await engine.ResolveAsync(language!, null, cancellationToken).ConfigureAwait(false)).Manifest.MainFile;
+            manifest = (await engine.ResolveAsync(language!, null, cancellationToken).ConfigureAwait(false)).Manifest;
         }
         catch (CordonException e) when (e.Code == CordonErrorCode.UnknownRuntime)
         {
             // The mapper reports it, with any other problem.
         }
+        // The most a run may take: the configured maximum, or the runtime's own default where that is higher.
+        var maxWall = manifest is null ? null : Longer(engine.Options.RunLimits.WallTime, engine.RunLimitsFor(manifest, null).WallTime);
+        if (timeout > maxWall)
+            throw new ArgumentsException([$"timeout_seconds: a one-shot run may take at most {maxWall.Value.TotalSeconds:0.###} s on this server; for longer work use execute or run_command in a session"]);
+        var wall = timeout ?? Shorter(TimeSpan.FromSeconds(_settings.CallTimeoutSeconds), maxWall);
         var body = new ExecutionRequestBody
         {
             Language = language!,
-            Files = [new FileBody { Name = main, Content = code! }, .. (files ?? []).Select(f => new FileBody { Name = f.GetValueOrDefault("name", ""), Content = f.GetValueOrDefault("content", ""), Encoding = f.GetValueOrDefault("encoding") })],
+            Files = [new FileBody { Name = manifest?.MainFile ?? "main", Content = code! }, .. (files ?? []).Select(f => new FileBody { Name = f.GetValueOrDefault("name", ""), Content = f.GetValueOrDefault("content", ""), Encoding = f.GetValueOrDefault("encoding") })],
             Stdin = stdin,
-            RunLimits = new LimitsBody { WallTimeMs = (long)(timeout ?? TimeSpan.FromSeconds(Math.Min(_settings.CallTimeoutSeconds, DefaultWallSeconds(engine)))).TotalMilliseconds },
+            RunLimits = new LimitsBody { WallTimeMs = (long)Math.Ceiling(wall.TotalMilliseconds) },
         };
         var (request, problems) = await ExecutionRequestMapper.MapAsync(body, engine, cancellationToken).ConfigureAwait(false);
         if (problems is not null)
@@ -144,8 +149,10 @@ public sealed class McpTools
         return Success(response, RunText(response));
     }
 
-    // A run_code without a timeout gets the server's default run wall time, and at most the call timeout.
-    private static double DefaultWallSeconds(CordonEngine engine) => engine.Options.RunLimits.WallTime?.TotalSeconds ?? double.MaxValue;
+    // A null time is no limit at all.
+    private static TimeSpan? Longer(TimeSpan? a, TimeSpan? b) => a is null || b is null ? null : a > b ? a : b;
+
+    private static TimeSpan Shorter(TimeSpan a, TimeSpan? b) => b is { } limit && limit < a ? limit : a;
 
     private async Task<CallToolResult> CreateSessionAsync(McpArguments args, string client, CancellationToken cancellationToken)
     {

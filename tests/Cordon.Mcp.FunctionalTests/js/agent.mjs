@@ -175,6 +175,7 @@ const scenarios = {
     files: brief(await call('list_files', { session_id: 'nope' })),
     args: brief(await call('run_code', { language: 'python', code: 5, extra: true })),
     language: brief(await call('run_code', { language: 'cobol-85', code: 'x' })),
+    tooLong: brief(await call('run_code', { language: 'python', code: 'print(1)', timeout_seconds: 1000 })),
   }),
 
   // One client creates a session and leaves it open; another (a different API key) then tries to use it.
