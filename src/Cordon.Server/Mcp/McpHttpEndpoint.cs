@@ -23,8 +23,10 @@ namespace Cordon.Server.Mcp;
 public static class McpHttpEndpoint
 {
     private static readonly JsonTypeInfo<JsonRpcMessage> MessageType = (JsonTypeInfo<JsonRpcMessage>)McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(JsonRpcMessage));
-    // Calls in flight by client and JSON-RPC id. Stateless, a notifications/cancelled arrives in a POST of its own,
-    // to a server that never saw the call: it finds the call here and ends its request as a disconnect would.
+
+    // Calls in flight by caller (key or address) and JSON-RPC id. Stateless, a notifications/cancelled arrives in a
+    // POST of its own, to a server that never saw the call: it finds the call here and ends its request as a
+    // disconnect would.
     private static readonly ConcurrentDictionary<(string Client, string Id), HttpContext> InFlight = new();
 
     private static readonly JsonTypeInfo<JsonRpcError> ErrorType = (JsonTypeInfo<JsonRpcError>)McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(JsonRpcError));
@@ -49,7 +51,9 @@ public static class McpHttpEndpoint
     private static async Task HandlePostAsync(HttpContext context, McpTools tools, ILoggerFactory loggerFactory)
     {
         var logger = loggerFactory.CreateLogger("Cordon.Server.Mcp");
-        var client = Clients.Of(context) is var who && who.StartsWith("key ", StringComparison.Ordinal) ? who : "anonymous";
+        // Sessions belong to a key, or to every caller without one; a call in flight to its key or its address.
+        var caller = Clients.Of(context);
+        var client = caller.StartsWith("key ", StringComparison.Ordinal) ? caller : "anonymous";
         var accept = context.Request.GetTypedHeaders().Accept;
         if (!accept.Any(a => a.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)) || !accept.Any(a => a.MediaType.Equals("text/event-stream", StringComparison.OrdinalIgnoreCase)))
         {
@@ -84,7 +88,7 @@ public static class McpHttpEndpoint
         if (message is JsonRpcNotification { Method: NotificationMethods.CancelledNotification } cancelled)
         {
             var id = cancelled.Params?["requestId"] is { } node ? (node.GetValueKind() == JsonValueKind.String ? node.GetValue<string>() : node.ToJsonString()) : null;
-            if (id is not null && InFlight.TryGetValue((client, id), out var call))
+            if (id is not null && InFlight.TryGetValue((caller, id), out var call))
             {
                 McpLog.CallCancelled(logger, id, client);
                 call.Abort();
@@ -93,7 +97,7 @@ public static class McpHttpEndpoint
             return;
         }
 
-        var key = message is JsonRpcRequest request ? (client, request.Id.ToString()) : default;
+        var key = message is JsonRpcRequest request ? (caller, request.Id.ToString()) : default;
         if (key != default) InFlight[key] = context;
         try
         {
