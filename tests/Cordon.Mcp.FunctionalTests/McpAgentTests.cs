@@ -170,34 +170,17 @@ public sealed class McpAgentTests(McpServerFixture fixture)
     [Theory(Timeout = 300_000)]
     [InlineData("stdio")]
     [InlineData("http")]
-    public async Task Cancelling_a_run_returns_at_once_and_kills_its_jail(string transport)
-    {
-        var marker = Marker();
-        using var watch = new CancellationTokenSource();
-        var seen = SeenAsync("sleep", marker, watch.Token);
-        var r = await fixture.RunAsync(transport, "cancel-run", marker);
-        await watch.CancelAsync();
-
-        Assert.True(await seen, "the program ran before the cancel");
-        Assert.InRange(r.GetProperty("cancelled").GetProperty("elapsedMs").GetDouble(), 1900, 5000);
-        await AssertGoneAsync("sleep", marker);
-    }
+    public async Task Cancelling_a_run_returns_at_once_and_kills_its_jail(string transport) =>
+        await CancelSleepAsync(transport, "cancel-run");
 
     [Theory(Timeout = 300_000)]
     [InlineData("stdio")]
     [InlineData("http")]
     public async Task Cancelling_a_foreground_command_returns_at_once_and_kills_the_command(string transport)
     {
-        var marker = Marker();
-        using var watch = new CancellationTokenSource();
-        var seen = SeenAsync("sleep", marker, watch.Token);
-        var r = await fixture.RunAsync(transport, "cancel-command", marker);
-        await watch.CancelAsync();
+        var r = await CancelSleepAsync(transport, "cancel-command");
 
-        Assert.True(await seen, "the command ran before the cancel");
-        Assert.InRange(r.GetProperty("cancelled").GetProperty("elapsedMs").GetDouble(), 1900, 5000);
         Assert.Single(Structured(r, "listed").GetProperty("sessions").EnumerateArray());
-        await AssertGoneAsync("sleep", marker);
     }
 
     [Theory(Timeout = 300_000)]
@@ -301,6 +284,24 @@ public sealed class McpAgentTests(McpServerFixture fixture)
         var error = await stderr;
         Assert.Contains("Mcp.CallTimeoutSeconds", error, StringComparison.Ordinal);
         Assert.Contains("Mcp.MaxImageSide", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Plays a scenario that runs <c>sleep MARKER</c> and gives up on it after 2 s: the program ran, the call
+    /// ended within a few seconds of the cancel, and the program is gone from the host.
+    /// </summary>
+    private async Task<JsonElement> CancelSleepAsync(string transport, string scenario)
+    {
+        var marker = Marker();
+        using var watch = new CancellationTokenSource();
+        var seen = SeenAsync("sleep", marker, watch.Token);
+        var r = await fixture.RunAsync(transport, scenario, marker);
+        await watch.CancelAsync();
+
+        Assert.True(await seen, "the program ran before the cancel");
+        Assert.InRange(r.GetProperty("cancelled").GetProperty("elapsedMs").GetDouble(), 1900, 5000);
+        await AssertGoneAsync("sleep", marker);
+        return r;
     }
 
     private int CancelNotices() => fixture.Server.Log.Split('\n').Count(l => l.Contains("cancelled by the client", StringComparison.Ordinal));
