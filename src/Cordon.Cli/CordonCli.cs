@@ -250,7 +250,8 @@ internal static class CordonCli
 
         Endpoints:
           GET /v1/runtimes, POST /v1/executions (JSON, or server-sent events with Accept: text/event-stream),
-          /api/v2 (Piston), /metrics (Prometheus), /healthz, /readyz, /openapi/v1.json.
+          /api/v2 (Piston), /mcp (MCP over streamable HTTP, see `cordon mcp --help`), /metrics (Prometheus),
+          /healthz, /readyz, /openapi/v1.json.
 
         Exit status:
           0 after a clean shutdown (SIGINT or SIGTERM: running executions get ShutdownTimeoutSeconds to finish);
