@@ -5,6 +5,8 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using Cordon.Engine;
 using Cordon.Jail;
+using Cordon.Server;
+using Cordon.Server.Mcp;
 using Microsoft.Extensions.Logging;
 
 namespace Cordon.Cli;
@@ -221,7 +223,17 @@ internal static class CordonCli
         mcp.SetAction((parse, cancellationToken) =>
             Guarded(console, parse.GetValue(verbose), "mcp", async logging =>
             {
-                await Cordon.Server.Mcp.McpStdioHost.RunAsync(parse.GetValue(config), logging, cancellationToken).ConfigureAwait(false);
+                CordonServerOptions options;
+                try
+                {
+                    options = McpStdioHost.LoadSettings(parse.GetValue(config));
+                }
+                catch (CordonException e) when (e.Code == CordonErrorCode.InvalidRequest)
+                {
+                    console.Fail($"invalid configuration: {string.Join("; ", e.Errors)} (see `cordon mcp --help` and the README's MCP section)");
+                    return ExitCodes.Usage;
+                }
+                await McpStdioHost.RunAsync(options, logging, cancellationToken).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }, cancellationToken));
         return mcp;

@@ -15,11 +15,18 @@ public static class McpStdioHost
     /// <summary>The client key of the stdio client: it owns every session it creates, up to the per-client cap.</summary>
     public const string Client = "stdio";
 
-    /// <summary>Serves until stdin ends. Throws <see cref="Cordon.Jail.CordonException"/> for a bad configuration or a host that cannot run jails.</summary>
-    public static async Task RunAsync(string? configFile, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    /// <summary>
+    /// The settings as <c>cordon serve</c> reads them (<paramref name="configFile"/>, else /etc/cordon/cordon.json
+    /// when present, and CORDON_ variables). Throws <see cref="Cordon.Jail.CordonException"/> with
+    /// <see cref="Cordon.Jail.CordonErrorCode.InvalidRequest"/> listing every problem.
+    /// </summary>
+    public static CordonServerOptions LoadSettings(string? configFile) => CordonServer.LoadOptions(configFile);
+
+    /// <summary>Serves until stdin ends. Throws <see cref="Cordon.Jail.CordonException"/> when the host cannot run jails.</summary>
+    public static async Task RunAsync(CordonServerOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
-        var options = CordonServer.LoadOptions(configFile);
         var engine = new EngineService(Options.Create(options), loggerFactory);
         await using (engine.ConfigureAwait(false))
         {
