@@ -282,6 +282,7 @@ public sealed class McpAgentTests(McpServerFixture fixture)
         Assert.Equal(2, process.ExitCode);
         Assert.Equal("", await stdout);
         var error = await stderr;
+        Assert.StartsWith("cordon: invalid configuration: ", error, StringComparison.Ordinal);
         Assert.Contains("Mcp.CallTimeoutSeconds", error, StringComparison.Ordinal);
         Assert.Contains("Mcp.MaxImageSide", error, StringComparison.Ordinal);
     }
