@@ -5,6 +5,8 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using Cordon.Engine;
 using Cordon.Jail;
+using Cordon.Server;
+using Cordon.Server.Mcp;
 using Microsoft.Extensions.Logging;
 
 namespace Cordon.Cli;
@@ -74,6 +76,7 @@ internal static class CordonCli
             BuildRuntimes(console, verbose),
             BuildDoctor(console, verbose),
             BuildServe(console, verbose),
+            BuildMcp(console, verbose),
         };
         // The notes below the options explain what a one-line description cannot; help stays a help action.
         var help = root.Options.OfType<HelpOption>().Single();
@@ -82,10 +85,11 @@ internal static class CordonCli
             ["run"] = RunNotes,
             ["doctor"] = DoctorNotes,
             ["serve"] = ServeNotes,
+            ["mcp"] = McpNotes,
         });
         root.SetAction(_ =>
         {
-            console.Fail("a command is required: run, serve, runtimes or doctor (see `cordon --help`)");
+            console.Fail("a command is required: run, serve, mcp, runtimes or doctor (see `cordon --help`)");
             return ExitCodes.Usage;
         });
         return root;
@@ -190,13 +194,16 @@ internal static class CordonCli
         return doctor;
     }
 
+    /// <summary>The settings file option of the commands that run a server (serve, mcp).</summary>
+    private static Option<string?> ConfigOption() => new("--config", "-c")
+    {
+        Description = "A JSON settings file (default: /etc/cordon/cordon.json when it exists). CORDON_ environment variables override it.",
+        HelpName = "FILE",
+    };
+
     private static Command BuildServe(CliConsole console, Option<bool> verbose)
     {
-        var config = new Option<string?>("--config", "-c")
-        {
-            Description = "A JSON settings file (default: /etc/cordon/cordon.json when it exists). CORDON_ environment variables override it.",
-            HelpName = "FILE",
-        };
+        var config = ConfigOption();
         var serve = new Command("serve", "Run the HTTP API (native /v1 and Piston-compatible /api/v2) until SIGINT or SIGTERM.")
         {
             config,
@@ -205,6 +212,45 @@ internal static class CordonCli
             Guarded(console, parse.GetValue(verbose), "serve", _ => ServeCommand.RunAsync(parse.GetValue(config), parse.GetValue(verbose), console, cancellationToken), cancellationToken));
         return serve;
     }
+
+    private static Command BuildMcp(CliConsole console, Option<bool> verbose)
+    {
+        var config = ConfigOption();
+        var mcp = new Command("mcp", "Serve MCP (Model Context Protocol) over stdin and stdout for an AI agent until stdin closes; logs go to stderr.")
+        {
+            config,
+        };
+        mcp.SetAction((parse, cancellationToken) =>
+            Guarded(console, parse.GetValue(verbose), "mcp", async logging =>
+            {
+                CordonServerOptions options;
+                try
+                {
+                    options = McpStdioHost.LoadSettings(parse.GetValue(config));
+                }
+                catch (CordonException e) when (e.Code == CordonErrorCode.InvalidRequest)
+                {
+                    console.Fail($"invalid configuration: {string.Join("; ", e.Errors)} (see `cordon mcp --help` and the README's MCP section)");
+                    return ExitCodes.Usage;
+                }
+                await McpStdioHost.RunAsync(options, logging, cancellationToken).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }, cancellationToken));
+        return mcp;
+    }
+
+    private const string McpNotes = """
+        Tools:
+          run_code (one-shot run in any language), create_session, list_sessions, close_session, execute (a cell
+          in a session's persistent kernel; without session_id it creates the session), run_command,
+          get_command_output, kill_command, write_file, read_file, list_files, list_runtimes.
+
+        Settings (as for `cordon serve`, plus): Mcp.CallTimeoutSeconds (50), Mcp.MaxSessionsPerClient (4),
+          Mcp.MaxImageSide (1024); as environment variables CORDON_Mcp__CallTimeoutSeconds and so on.
+
+        Client configuration (Claude Desktop, VS Code, mcp.json):
+          {"mcpServers": {"cordon": {"command": "cordon", "args": ["mcp"]}}}
+        """;
 
     private const string ServeNotes = """
         Settings (JSON file keys; as environment variables CORDON_Address, CORDON_ApiKeys__0, CORDON_RunLimits__MemoryBytes):
@@ -216,7 +262,8 @@ internal static class CordonCli
 
         Endpoints:
           GET /v1/runtimes, POST /v1/executions (JSON, or server-sent events with Accept: text/event-stream),
-          /api/v2 (Piston), /metrics (Prometheus), /healthz, /readyz, /openapi/v1.json.
+          /api/v2 (Piston), /mcp (MCP over streamable HTTP, see `cordon mcp --help`), /metrics (Prometheus),
+          /healthz, /readyz, /openapi/v1.json.
 
         Exit status:
           0 after a clean shutdown (SIGINT or SIGTERM: running executions get ShutdownTimeoutSeconds to finish);

@@ -2,6 +2,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Threading.RateLimiting;
 using Cordon.Jail;
+using Cordon.Server.Mcp;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -62,7 +63,7 @@ public static class CordonServer
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
         builder.Configuration.AddInMemoryCollection(LoggingDefaults);
-        var file = configFile ?? (File.Exists("/etc/cordon/cordon.json") ? "/etc/cordon/cordon.json" : null);
+        var file = ConfigFile(configFile);
         var settingList = settings?.ToList();
         var (options, environmentWarnings) = LoadOptions(builder.Configuration, file, settingList);
 
@@ -96,6 +97,7 @@ public static class CordonServer
         builder.Services.AddOpenApi("v1");
         if (options.RequestsPerMinute > 0) builder.Services.AddRateLimiter(r => ConfigureRateLimits(r, options.RequestsPerMinute));
         builder.Services.AddSingleton<EngineService>();
+        builder.Services.AddMcp();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
         configure?.Invoke(builder);
 
@@ -126,6 +128,7 @@ public static class CordonServer
         app.MapNativeApi();
         app.MapSessionApi();
         app.MapPistonApi();
+        app.MapMcp();
         WatchLifetime(app, options, logger);
         return app;
     }
@@ -146,6 +149,12 @@ public static class CordonServer
             await HostingAbstractionsHostExtensions.RunAsync(app, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    private static string? ConfigFile(string? configFile) =>
+        configFile ?? (File.Exists("/etc/cordon/cordon.json") ? "/etc/cordon/cordon.json" : null);
+
+    /// <summary>The settings as <c>cordon serve</c> reads them, for hosts of the engine without HTTP (<c>cordon mcp</c>).</summary>
+    internal static CordonServerOptions LoadOptions(string? configFile) => LoadOptions(new ConfigurationManager(), ConfigFile(configFile), null).Options;
 
     private static (CordonServerOptions Options, IReadOnlyList<string> EnvironmentWarnings) LoadOptions(
         ConfigurationManager configuration, string? file, List<KeyValuePair<string, string?>>? settings)

@@ -52,6 +52,9 @@ public sealed class CordonServerOptions
     /// <summary>Sessions: how many, how long they live, and the limits of each.</summary>
     public SessionSettings Sessions { get; set; } = new();
 
+    /// <summary>The MCP server (<c>cordon mcp</c> and /mcp): call timeout, sessions per client, image size.</summary>
+    public McpSettings Mcp { get; set; } = new();
+
     /// <summary>Every problem with these settings, each saying what to change.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -71,6 +74,7 @@ public sealed class CordonServerOptions
         errors.AddRange(RunLimits.Validate("RunLimits"));
         errors.AddRange(CompileLimits.Validate("CompileLimits"));
         errors.AddRange(Sessions.Validate());
+        errors.AddRange(Mcp.Validate());
         return errors;
     }
 
@@ -233,4 +237,27 @@ public sealed class SessionSettings
         MaxFileBytes = MaxFileBytes,
         Limits = Defaults.Limits with { MemoryBytes = MemoryBytes, Processes = Processes, WorkDirBytes = WorkDirBytes, TmpBytes = TmpBytes },
     };
+}
+
+/// <summary>Settings of the MCP server, the same for stdio (<c>cordon mcp</c>) and HTTP (/mcp).</summary>
+public sealed class McpSettings
+{
+    /// <summary>
+    /// Default timeout of a tool call that runs code, in seconds: below the 60 s after which most MCP clients give
+    /// up on a call, so the agent gets the output so far rather than a client-side error.
+    /// </summary>
+    public int CallTimeoutSeconds { get; set; } = 50;
+
+    /// <summary>Sessions one client (an API key; all key-less callers together) may have alive through MCP.</summary>
+    public int MaxSessionsPerClient { get; set; } = 4;
+
+    /// <summary>Largest side, in pixels, of a plot returned as an image; larger figures are drawn smaller to fit.</summary>
+    public int MaxImageSide { get; set; } = 1024;
+
+    internal IEnumerable<string> Validate()
+    {
+        if (CallTimeoutSeconds is < 1 or > 3600) yield return "Mcp.CallTimeoutSeconds must be from 1 to 3600 (clients usually give up at 60)";
+        if (MaxSessionsPerClient < 1) yield return "Mcp.MaxSessionsPerClient must be at least 1";
+        if (MaxImageSide is < 16 or > 10000) yield return "Mcp.MaxImageSide must be from 16 to 10000 pixels";
+    }
 }

@@ -11,7 +11,7 @@ namespace Cordon.Server;
 /// the start if the host cannot run jails) and disposed when it stops, after Kestrel has drained, killing any jail
 /// still alive.
 /// </summary>
-public sealed class EngineService(IOptions<CordonServerOptions> options, ILoggerFactory loggerFactory, System.Diagnostics.Metrics.IMeterFactory meterFactory) : IHostedService, IAsyncDisposable
+public sealed class EngineService(IOptions<CordonServerOptions> options, ILoggerFactory loggerFactory, System.Diagnostics.Metrics.IMeterFactory? meterFactory = null) : IHostedService, IAsyncDisposable
 {
     private CordonEngine? _engine;
 

@@ -29,7 +29,7 @@ public sealed class Command_line_mistakes
     {
         var (exit, _, stderr) = await Cli();
         Assert.Equal(2, exit);
-        Assert.Contains("run, serve, runtimes or doctor", OneLine(stderr), StringComparison.Ordinal);
+        Assert.Contains("run, serve, mcp, runtimes or doctor", OneLine(stderr), StringComparison.Ordinal);
     }
 
     [Fact(Timeout = 60000)]
