@@ -100,6 +100,25 @@ public sealed class McpAgentTests(McpServerFixture fixture)
     [Theory(Timeout = 300_000)]
     [InlineData("stdio")]
     [InlineData("http")]
+    public async Task Execute_in_javascript_keeps_state_with_top_level_await_and_shares_the_workspace_with_python(string transport)
+    {
+        var r = await fixture.RunAsync(transport, "javascript");
+
+        Assert.True(Structured(r, "first").GetProperty("session_created").GetBoolean());
+        Assert.Equal("set 20\n", Structured(r, "first").GetProperty("stdout").GetString());
+        Assert.Equal("21", Structured(r, "second").GetProperty("value").GetString());
+        // A thrown error is the cell's result, not a failure of the call.
+        Assert.False(r.GetProperty("thrown").GetProperty("isError").GetBoolean());
+        Assert.Equal("TypeError", Structured(r, "thrown").GetProperty("error").GetProperty("type").GetString());
+        // A session created for javascript has no python kernel, and the agent is told so.
+        Assert.True(r.GetProperty("python").GetProperty("isError").GetBoolean());
+        Assert.Contains("javascript", r.GetProperty("python").GetProperty("text").GetString(), StringComparison.Ordinal);
+        Assert.Equal("'from python'", Structured(r, "js").GetProperty("value").GetString());
+    }
+
+    [Theory(Timeout = 300_000)]
+    [InlineData("stdio")]
+    [InlineData("http")]
     public async Task A_plot_comes_back_as_a_png_image_block_downscaled_to_the_largest_side(string transport)
     {
         var r = await fixture.RunAsync(transport, "plot");

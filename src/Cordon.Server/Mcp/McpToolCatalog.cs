@@ -68,7 +68,7 @@ internal static class McpToolCatalog
             {"type": "object", "properties": {
               {{SessionId}},
               "code": {"type": "string", "description": "The cell's source."},
-              "language": {"type": "string", "description": "The session kernel to run it in (default python)."},
+              "language": {"type": "string", "description": "The session kernel to run it in: python (default) or javascript (node, top-level await allowed). An execute without session_id creates a session with this kernel; an existing session must have been created with it."},
               {{Timeout}}
             }, "required": ["code"], "additionalProperties": false}
             """,

@@ -113,6 +113,21 @@ const scenarios = {
     };
   },
 
+  javascript: async () => {
+    const first = await call('execute', { language: 'javascript', code: 'let n = 20\nconsole.log("set", n)' });
+    const id = first.structuredContent.session_id;
+    const second = await call('execute', { session_id: id, language: 'javascript', code: 'await new Promise((r) => setTimeout(r, 10))\nn + 1' });
+    const thrown = await call('execute', { session_id: id, language: 'javascript', code: 'null.x' });
+    const python = await call('execute', { session_id: id, code: '1 + 1' });
+    const both = await call('create_session', { languages: ['python', 'javascript'] });
+    const both_id = both.structuredContent.session_id;
+    const py = await call('execute', { session_id: both_id, code: 'open("shared.txt", "w").write("from python")' });
+    const js = await call('execute', { session_id: both_id, language: 'javascript', code: 'require("fs").readFileSync("shared.txt", "utf8")' });
+    await call('close_session', { session_id: id });
+    await call('close_session', { session_id: both_id });
+    return { first: brief(first), second: brief(second), thrown: brief(thrown), python: brief(python), py: brief(py), js: brief(js) };
+  },
+
   plot: async () => {
     const result = await call('execute', {
       code: 'import matplotlib.pyplot as plt\nfig = plt.figure(figsize=(30, 20), dpi=100)\nplt.plot([1, 2, 3], [4, 1, 9])\nprint("drawn")',
