@@ -418,16 +418,7 @@ def main():
         md.append("")
 
     i_tput_end = i_targets = len(md)
-    if targets:
-        md.append("**Issue-5 targets, from this run:**")
-        md.append("")
-        md.append("| target | measured | limit | met |")
-        md.append("|---|---:|---:|:---:|")
-        for t in targets:
-            v = "-" if t["value"] is None else (f"{t['value']:.2f}" if t["unit"] == "x" else f"{t['value']:.1f}")
-            md.append(f"| {t['target']}{' ' + t['detail'] if t['detail'] else ''} | {v} {t['unit']} | "
-                      f"{'≤' if t['unit'] != '/s' else '≥'} {t['limit']} {t['unit']} | {'yes' if t['met'] else 'no'} |")
-        md.append("")
+    targets_table(md, "Issue-5", targets, lambda t: f"{t['value']:.2f}" if t["unit"] == "x" else f"{t['value']:.1f}")
 
     i_targets_end = len(md)
     md.append("**How it is measured.** One driver, `bench/Cordon.Bench` (C#), times every mode with the same code: it "
@@ -597,14 +588,7 @@ def sessions_report(raw, info, args):
               f"({mem['host_managed_per_session_bytes'] / 1e3:.0f} kB of it managed heap).")
     md.append("")
     i_targets = len(md)
-    if targets:
-        md.append("**Issue-6 targets, from this run:**")
-        md.append("")
-        md.append("| target | measured | limit | met |")
-        md.append("|---|---:|---:|:---:|")
-        for t in targets:
-            md.append(f"| {t['target']} | {t['value']:.2f} {t['unit']} | ≤ {t['limit']} {t['unit']} | {'yes' if t['met'] else 'no'} |")
-        md.append("")
+    targets_table(md, "Issue-6", targets, lambda t: f"{t['value']:.2f}")
     i_targets_end = len(md)
     md.append("**How it is measured.** The same driver as the rest of the harness (`bench/Cordon.Bench`, "
               "Sessions.cs) and the same sampling: warm-up cells first, then sequential samples, each after the machine "
@@ -624,6 +608,21 @@ def sessions_report(raw, info, args):
         block.append("How each figure is taken, and the machine: [bench/results/sessions.md](bench/results/sessions.md), "
                      "[sessions.json](bench/results/sessions.json).")
         splice(args.readme, "\n".join(block).rstrip("\n") + "\n", SESSIONS_BEGIN, SESSIONS_END)
+
+
+def targets_table(md, issue, targets, fmt):
+    """The targets checked from this run, met or not; fmt(target) formats its measured value."""
+    if not targets:
+        return
+    md.append(f"**{issue} targets, from this run:**")
+    md.append("")
+    md.append("| target | measured | limit | met |")
+    md.append("|---|---:|---:|:---:|")
+    for t in targets:
+        v = "-" if t["value"] is None else fmt(t)
+        md.append(f"| {t['target']}{' ' + t['detail'] if t['detail'] else ''} | {v} {t['unit']} | "
+                  f"{'≤' if t['unit'] != '/s' else '≥'} {t['limit']} {t['unit']} | {'yes' if t['met'] else 'no'} |")
+    md.append("")
 
 
 def session_table(md, cells, modes, workload, header, row):
