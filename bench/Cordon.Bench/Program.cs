@@ -139,12 +139,19 @@ if (Wanted("sessions"))
     var createBudget = budget with { MinSamples = Math.Min(20, options.CreateSamples), MaxSamples = options.CreateSamples, CellTime = TimeSpan.FromSeconds(4) };
     var cells = new List<LatencyCell>();
     var deletes = new Dictionary<string, IReadOnlyList<double>>();
+    var loops = new List<ThroughputCell>();
     async Task SessionCellAsync(ITarget target, Workload workload, Budget b)
     {
         var cell = await Measure.LatencyAsync(target, workload, b, token).ConfigureAwait(false);
         cells.Add(cell);
         Progress($"{target.Mode,-12} {workload.Name,-10} n={cell.N,3} p50={cell.P50Ms,8:0.000} p95={cell.P95Ms,8:0.000} p99={cell.P99Ms,8:0.000} ms inside={cell.StageP50Ms,8:0.000} ms cpu={cell.CpuMsP50,6:0.00} ms"
             + $"{(cell.Errors > 0 ? $" ERRORS {cell.Errors}: {cell.FirstError}" : "")}");
+        if (workload != SessionWorkloads.Cell) return;
+        // The same cell back to back, no pause: what a caller that sends cell after cell sees (no wake-up from idle).
+        var loop = await Measure.ThroughputAsync(target, workload, 1, b with { ThroughputTime = options.SessionLoopTime }, token).ConfigureAwait(false);
+        loops.Add(loop);
+        Progress($"{target.Mode,-12} {workload.Name,-10} back to back {loop.Rps,7:0}/s p50={loop.P50Ms,8:0.000} p99={loop.P99Ms,8:0.000} ms cpu/cell={loop.CpuMsPerRequest,6:0.000} ms"
+            + $"{(loop.Errors > 0 ? $" ERRORS {loop.Errors}: {loop.FirstError}" : "")}");
     }
     var repl = ReplTarget.Start(options.ReplScript, scratch);
     await using (repl.ConfigureAwait(false))
@@ -178,6 +185,7 @@ if (Wanted("sessions"))
     sessions = new SessionsJson
     {
         Latency = cells,
+        BackToBack = loops,
         DeleteP50Ms = deletes.ToDictionary(d => d.Key, d => Stats.Round(Stats.Percentile([.. d.Value.Order()], 50))),
         Memory = memory,
     };
@@ -224,6 +232,7 @@ namespace Cordon.Bench
               --session-samples N      most `1+1` cells per sessions round-trip cell (default 400)
               --create-samples N       most sessions created per creation cell (default 40)
               --memory-sessions N      idle sessions measured for memory (default 10)
+              --session-loop-seconds S time of the back-to-back `1+1` loop per mode (default 2)
               --only w1,w2             only these workloads (python, javascript, bash, c, cpu, io)
               --throughput w1,w2       workloads whose throughput is measured (default: python)
               --concurrency 1,2,4,8    throughput concurrency levels
@@ -247,6 +256,7 @@ namespace Cordon.Bench
         public int SessionSamples { get; init; } = 400;
         public int CreateSamples { get; init; } = 40;
         public int MemorySessions { get; init; } = 10;
+        public TimeSpan SessionLoopTime { get; init; } = TimeSpan.FromSeconds(2);
 
         public static Options? Parse(string[] args)
         {
@@ -277,6 +287,7 @@ namespace Cordon.Bench
                 SessionSamples = (int)Number("session-samples", 400),
                 CreateSamples = (int)Number("create-samples", 40),
                 MemorySessions = (int)Number("memory-sessions", 10),
+                SessionLoopTime = TimeSpan.FromSeconds(Number("session-loop-seconds", 2)),
                 ThroughputWorkloads = Get("throughput") is { } t ? Set(t) : new HashSet<string> { "python" },
                 Budget = new Budget
                 {
@@ -323,6 +334,8 @@ namespace Cordon.Bench
     internal sealed record SessionsJson
     {
         public required IReadOnlyList<LatencyCell> Latency { get; init; }
+        /// <summary>The `1+1` cell in a closed loop at concurrency 1, per mode.</summary>
+        public required IReadOnlyList<ThroughputCell> BackToBack { get; init; }
         public required IReadOnlyDictionary<string, double> DeleteP50Ms { get; init; }
         public required MemoryReport Memory { get; init; }
     }
