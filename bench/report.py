@@ -83,7 +83,7 @@ def machine(root):
     info["bash"] = first_line(run(["bash", "--version"]))
     # The `cordon` on PATH may be another checkout's, or broken: only a plain version string is recorded.
     version = run(["cordon", "--version"])
-    info["cordon"] = version if re.fullmatch(r"[\w.+-]{1,40}", version) else "(cordon --version gave no version)"
+    info["cordon"] = version if re.fullmatch(r"[\w.+-]{1,40}", version) else ""
     commit = run(["git", "-C", root, "rev-parse", "--short", "HEAD"])
     dirty = run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"])
     info["git_commit"] = commit + (" (with uncommitted changes)" if dirty else "")
@@ -286,7 +286,7 @@ def main():
     md.append(f"Measured {raw['started_utc'][:16].replace('T', ' ')} UTC on {info['cores']} cores ({info['cpu']}), {info['memory_gib']} GiB, "
               f"{info['distribution']}, kernel {info['kernel']}, {info['cgroup']['layout']}; {info['bubblewrap']}, "
               f".NET {raw['dotnet_runtime']}, {info['python']}, node {info['node']}, {info['gcc']}. "
-              f"Cordon {info['cordon']} at {info['git_commit']}. "
+              f"Cordon {info['cordon'] + ' ' if info['cordon'] else ''}at {info['git_commit']}. "
               f"Whole run {args.total_seconds:.0f} s (build {args.build_seconds:.0f} s)." if args.total_seconds else "")
     md.append("")
     i_p50 = len(md)
@@ -493,8 +493,8 @@ def sessions_report(raw, info, args):
         if c["workload"] == "cell" and ok(bare) and ok(c):
             for p in ("p50", "p95", "p99"):
                 c[f"{p}_x_bare"] = ratio(c[f"{p}_ms"], bare[f"{p}_ms"])
-    mem = s["memory"]
-    per = mem["per_session"]
+    mem = s.get("memory")
+    per = mem["per_session"] if mem else []
 
     def avg(key):
         vals = [m[key] for m in per if m.get(key) is not None]
@@ -525,6 +525,7 @@ def sessions_report(raw, info, args):
                                        "quiet_source", "quiet_at_start", "background_cpu_percent_start",
                                        "background_cpu_percent_end")},
         "latency": s["latency"],
+        "back_to_back": s.get("back_to_back", []),
         "delete_p50_ms": s["delete_p50_ms"],
         "memory": mem,
         "memory_mean": summary,
@@ -535,7 +536,7 @@ def sessions_report(raw, info, args):
     md = []
     md.append(f"Measured {raw['started_utc'][:16].replace('T', ' ')} UTC on {info['cores']} cores ({info['cpu']}), "
               f"kernel {info['kernel']}, {info['cgroup']['layout']}; {info['bubblewrap']}, .NET {raw['dotnet_runtime']}, "
-              f"{info['python']}. Cordon {info['cordon'] or ''} at {info['git_commit']}. `{args.command}`"
+              f"{info['python']}. Cordon {info['cordon'] + ' ' if info['cordon'] else ''}at {info['git_commit']}. `{args.command}`"
               + (f", {args.total_seconds:.0f} s in all." if args.total_seconds else ".")
               + ("" if raw["quiet_at_start"] else " WARNING: the machine was not quiet before the run (background CPU "
                  f"{raw['background_cpu_percent_start']}% of the cores); the figures are noisy."))
@@ -543,13 +544,26 @@ def sessions_report(raw, info, args):
     md.append("**Session cell round trip, `1+1`, ms** (sequential, each cell on a quiet machine; ratio to the bare "
               "REPL at the same percentile). *Inside* is what the layer below measured for the same cell: for the "
               "library, `CellResult.Duration` (from writing the request to the kernel's pipe to its parsed reply); for "
-              "HTTP, the answer's `duration_ms` (the same, taken in the server). CPU: the whole host's CPU time per cell:")
+              "HTTP, the answer's `duration_ms` (the same, taken in the server). CPU: the whole host's CPU time per cell. The "
+              "last column sends the same cell back to back in a closed loop for a few seconds (no pause, so no process "
+              "has gone idle in between): what a caller running cell after cell sees:")
     md.append("")
     f3 = lambda v: "-" if v is None else f"{v:.3f}"
-    session_table(md, cells, SESSION_MODES, "cell", ["p50", "p95", "p99", "inside, p50", "CPU per cell, p50", "n"], lambda mode, c: [
+    loops = {t["mode"]: t for t in s.get("back_to_back", [])}
+    bare_loop = loops.get("repl_bare")
+
+    def loop(mode):
+        t = loops.get(mode)
+        if not t or not t["completed"]:
+            return "-"
+        x = "" if mode == "repl_bare" or not bare_loop else f" ({fmt_x(ratio(t['p50_ms'], bare_loop['p50_ms']))})"
+        return f"{f3(t['p50_ms'])}{x} / {f3(t['p99_ms'])}, {t['rps']:.0f}/s, CPU {t['cpu_ms_per_request']:.3f}"
+
+    session_table(md, cells, SESSION_MODES, "cell", ["p50", "p95", "p99", "inside, p50", "CPU per cell, p50", "n",
+                                                    "back to back: p50 / p99, cells/s, CPU per cell"], lambda mode, c: [
         *(f3(c[f"{p}_ms"]) + ("" if mode == "repl_bare" or c.get(f"{p}_x_bare") is None else f" ({fmt_x(c[f'{p}_x_bare'])})")
           for p in ("p50", "p95", "p99")),
-        f3(c.get("stage_p50_ms")), "-" if c.get("cpu_ms_p50") is None else f"{c['cpu_ms_p50']:.2f}", str(c["n"])])
+        f3(c.get("stage_p50_ms")), "-" if c.get("cpu_ms_p50") is None else f"{c['cpu_ms_p50']:.2f}", str(c["n"]), loop(mode)])
     md.append("")
     md.append("**Session creation, ms**: *ready* is the create call's answer (the jail is up and the kernel has said "
               "hello); *first cell* runs from the same start to the answer of the session's first `1+1` cell; the "
@@ -560,33 +574,34 @@ def sessions_report(raw, info, args):
         *(fmt_ms(c.get(f"stage_{p}_ms")) for p in ("p50", "p95", "p99")), *(fmt_ms(c[f"{p}_ms"]) for p in ("p50", "p95", "p99")),
         fmt_ms(s["delete_p50_ms"].get(mode)), str(c["n"])])
     md.append("")
-    md.append(f"**Memory per idle Python session**, mean of {mem['sessions']} sessions alive at once, each after its "
-              "creation and one `1+1` cell, read after a quiet second (MB = 10^6 bytes). The processes of a session are "
-              "those whose real uid is its host uid (bwrap's two, the supervisor, the kernel); PSS divides each shared "
-              "page among the processes that map it (the honest share of python3's code and libraries, which all "
-              "sessions and the host share), USS counts only pages no other process maps (what deleting the session "
-              "frees at least). The cgroup figures are the session's memory cgroup (page cache charged to it included):")
-    md.append("")
-    md.append("| measure | mean per session | min | max |")
-    md.append("|---|---:|---:|---:|")
+    if per:
+        md.append(f"**Memory per idle Python session**, mean of {mem['sessions']} sessions alive at once, each after its "
+                  "creation and one `1+1` cell, read after a quiet second (MB = 10^6 bytes). The processes of a session are "
+                  "those whose real uid is its host uid (bwrap's two, the supervisor, the kernel); PSS divides each shared "
+                  "page among the processes that map it (the honest share of python3's code and libraries, which all "
+                  "sessions and the host share), USS counts only pages no other process maps (what deleting the session "
+                  "frees at least). The cgroup figures are the session's memory cgroup (page cache charged to it included):")
+        md.append("")
+        md.append("| measure | mean per session | min | max |")
+        md.append("|---|---:|---:|---:|")
 
-    def row(label, key):
-        vals = [m[key] for m in per if m.get(key) is not None]
-        if vals:
-            md.append(f"| {label} | {sum(vals) / len(vals) / MB:.1f} MB | {min(vals) / MB:.1f} | {max(vals) / MB:.1f} |")
+        def row(label, key):
+            vals = [m[key] for m in per if m.get(key) is not None]
+            if vals:
+                md.append(f"| {label} | {sum(vals) / len(vals) / MB:.1f} MB | {min(vals) / MB:.1f} | {max(vals) / MB:.1f} |")
 
-    row("**PSS of its processes** (the figure the target is checked against)", "pss_bytes")
-    row("USS of its processes", "uss_bytes")
-    row("RSS of its processes (shared pages counted in full)", "rss_bytes")
-    row("cgroup usage (memory.usage_in_bytes / memory.current)", "cgroup_bytes")
-    row("cgroup anonymous memory (memory.stat rss / anon)", "cgroup_anon_bytes")
-    row("cgroup tmpfs / shared memory (memory.stat shmem)", "cgroup_shmem_bytes")
-    md.append("")
-    md.append("PSS by process: " + ", ".join(f"{r} {v / MB:.2f} MB" for r, v in summary["pss_by_role"].items())
-              + f". On the host, the engine's own cost per session (the driver's RSS after a full GC, before and after "
-              f"creating them, divided by their number): {mem['host_rss_per_session_bytes'] / MB:.2f} MB "
-              f"({mem['host_managed_per_session_bytes'] / 1e3:.0f} kB of it managed heap).")
-    md.append("")
+        row("**PSS of its processes** (the figure the target is checked against)", "pss_bytes")
+        row("USS of its processes", "uss_bytes")
+        row("RSS of its processes (shared pages counted in full)", "rss_bytes")
+        row("cgroup usage (memory.usage_in_bytes / memory.current)", "cgroup_bytes")
+        row("cgroup anonymous memory (memory.stat rss / anon)", "cgroup_anon_bytes")
+        row("cgroup tmpfs / shared memory (memory.stat shmem)", "cgroup_shmem_bytes")
+        md.append("")
+        md.append("PSS by process: " + ", ".join(f"{r} {v / MB:.2f} MB" for r, v in summary["pss_by_role"].items())
+                  + f". On the host, the engine's own cost per session (the driver's RSS after a full GC, before and after "
+                  f"creating them, divided by their number): {mem['host_rss_per_session_bytes'] / MB:.2f} MB "
+                  f"({mem['host_managed_per_session_bytes'] / 1e3:.0f} kB of it managed heap).")
+        md.append("")
     i_targets = len(md)
     targets_table(md, "Issue-6", targets, lambda t: f"{t['value']:.2f}")
     i_targets_end = len(md)

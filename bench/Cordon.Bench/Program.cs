@@ -138,8 +138,11 @@ if (Wanted("sessions"))
     var cellBudget = budget with { MinSamples = Math.Min(100, options.SessionSamples), MaxSamples = options.SessionSamples, CellTime = TimeSpan.FromSeconds(4) };
     var createBudget = budget with { MinSamples = Math.Min(20, options.CreateSamples), MaxSamples = options.CreateSamples, CellTime = TimeSpan.FromSeconds(4) };
     var cells = new List<LatencyCell>();
-    var deletes = new Dictionary<string, IReadOnlyList<double>>();
     var loops = new List<ThroughputCell>();
+    var deletes = new Dictionary<string, IReadOnlyList<double>>();
+    MemoryReport? memory = null;
+    bool Part(string mode) => options.SessionModes.Count == 0 || options.SessionModes.Contains(mode);
+
     async Task SessionCellAsync(ITarget target, Workload workload, Budget b)
     {
         var cell = await Measure.LatencyAsync(target, workload, b, token).ConfigureAwait(false);
@@ -153,33 +156,43 @@ if (Wanted("sessions"))
         Progress($"{target.Mode,-12} {workload.Name,-10} back to back {loop.Rps,7:0}/s p50={loop.P50Ms,8:0.000} p99={loop.P99Ms,8:0.000} ms cpu/cell={loop.CpuMsPerRequest,6:0.000} ms"
             + $"{(loop.Errors > 0 ? $" ERRORS {loop.Errors}: {loop.FirstError}" : "")}");
     }
-    var repl = ReplTarget.Start(options.ReplScript, scratch);
-    await using (repl.ConfigureAwait(false))
+
+    if (Part("repl_bare"))
     {
-        await SessionCellAsync(repl, SessionWorkloads.Cell, cellBudget).ConfigureAwait(false);
-    }
-    MemoryReport memory;
-    var library = LibrarySessionTarget.Create();
-    await using (library.ConfigureAwait(false))
-    {
-        await SessionCellAsync(library, SessionWorkloads.Create, createBudget).ConfigureAwait(false);
-        deletes[library.Mode] = [.. library.DeleteMs];
-        await SessionCellAsync(library, SessionWorkloads.Cell, cellBudget).ConfigureAwait(false);
-        memory = await SessionMemoryProbe.MeasureAsync(library.Engine, options.MemorySessions, token).ConfigureAwait(false);
-        Progress($"memory of {memory.Sessions} idle sessions: PSS {memory.PerSession.Average(m => m.PssBytes) / 1048576:0.0} MiB, USS {memory.PerSession.Average(m => m.UssBytes) / 1048576:0.0} MiB, "
-            + $"cgroup {memory.PerSession.Average(m => m.CgroupBytes ?? 0) / 1048576:0.0} MiB each on average");
-    }
-    var log = Path.Combine(options.LogDirectory, "serve_sessions.log");
-    File.Delete(log);
-    var server = await CordonServerProcess.StartAsync(options.Dotnet, options.CordonDll, false, log, token).ConfigureAwait(false);
-    await using (server.ConfigureAwait(false))
-    {
-        var http = new HttpSessionTarget(server);
-        await using (http.ConfigureAwait(false))
+        var repl = ReplTarget.Start(options.ReplScript, scratch);
+        await using (repl.ConfigureAwait(false))
         {
-            await SessionCellAsync(http, SessionWorkloads.Create, createBudget).ConfigureAwait(false);
-            deletes[http.Mode] = [.. http.DeleteMs];
-            await SessionCellAsync(http, SessionWorkloads.Cell, cellBudget).ConfigureAwait(false);
+            await SessionCellAsync(repl, SessionWorkloads.Cell, cellBudget).ConfigureAwait(false);
+        }
+    }
+    if (Part("session_lib"))
+    {
+        var library = LibrarySessionTarget.Create();
+        await using (library.ConfigureAwait(false))
+        {
+            await SessionCellAsync(library, SessionWorkloads.Create, createBudget).ConfigureAwait(false);
+            deletes[library.Mode] = [.. library.DeleteMs];
+            await SessionCellAsync(library, SessionWorkloads.Cell, cellBudget).ConfigureAwait(false);
+            memory = await SessionMemoryProbe.MeasureAsync(library.Engine, options.MemorySessions, token).ConfigureAwait(false);
+            Progress($"memory of {memory.Sessions} idle sessions: PSS {memory.PerSession.Average(m => m.PssBytes) / 1048576:0.0} MiB, USS {memory.PerSession.Average(m => m.UssBytes) / 1048576:0.0} MiB, "
+                + $"cgroup {memory.PerSession.Average(m => m.CgroupBytes ?? 0) / 1048576:0.0} MiB each on average");
+        }
+    }
+    if (Part("session_http"))
+    {
+        var log = Path.Combine(options.LogDirectory, "serve_sessions.log");
+        File.Delete(log);
+        // The server as it is deployed: its default logging (one information line per cell), no debug events.
+        var server = await CordonServerProcess.StartAsync(options.Dotnet, options.CordonDll, false, log, token, engineDebug: false).ConfigureAwait(false);
+        await using (server.ConfigureAwait(false))
+        {
+            var http = new HttpSessionTarget(server);
+            await using (http.ConfigureAwait(false))
+            {
+                await SessionCellAsync(http, SessionWorkloads.Create, createBudget).ConfigureAwait(false);
+                deletes[http.Mode] = [.. http.DeleteMs];
+                await SessionCellAsync(http, SessionWorkloads.Cell, cellBudget).ConfigureAwait(false);
+            }
         }
     }
     sessions = new SessionsJson
@@ -233,6 +246,7 @@ namespace Cordon.Bench
               --create-samples N       most sessions created per creation cell (default 40)
               --memory-sessions N      idle sessions measured for memory (default 10)
               --session-loop-seconds S time of the back-to-back `1+1` loop per mode (default 2)
+              --session-modes a,b      only these modes of the sessions part (repl_bare, session_lib, session_http)
               --only w1,w2             only these workloads (python, javascript, bash, c, cpu, io)
               --throughput w1,w2       workloads whose throughput is measured (default: python)
               --concurrency 1,2,4,8    throughput concurrency levels
@@ -257,6 +271,7 @@ namespace Cordon.Bench
         public int CreateSamples { get; init; } = 40;
         public int MemorySessions { get; init; } = 10;
         public TimeSpan SessionLoopTime { get; init; } = TimeSpan.FromSeconds(2);
+        public IReadOnlySet<string> SessionModes { get; init; } = new HashSet<string>();
 
         public static Options? Parse(string[] args)
         {
@@ -288,6 +303,7 @@ namespace Cordon.Bench
                 CreateSamples = (int)Number("create-samples", 40),
                 MemorySessions = (int)Number("memory-sessions", 10),
                 SessionLoopTime = TimeSpan.FromSeconds(Number("session-loop-seconds", 2)),
+                SessionModes = Set(Get("session-modes")),
                 ThroughputWorkloads = Get("throughput") is { } t ? Set(t) : new HashSet<string> { "python" },
                 Budget = new Budget
                 {
@@ -337,7 +353,7 @@ namespace Cordon.Bench
         /// <summary>The `1+1` cell in a closed loop at concurrency 1, per mode.</summary>
         public required IReadOnlyList<ThroughputCell> BackToBack { get; init; }
         public required IReadOnlyDictionary<string, double> DeleteP50Ms { get; init; }
-        public required MemoryReport Memory { get; init; }
+        public MemoryReport? Memory { get; init; }
     }
 
     internal static class ResultsJson
