@@ -598,9 +598,10 @@ def sessions_report(raw, info, args):
         row("cgroup tmpfs / shared memory (memory.stat shmem)", "cgroup_shmem_bytes")
         md.append("")
         md.append("PSS by process: " + ", ".join(f"{r} {v / MB:.2f} MB" for r, v in summary["pss_by_role"].items())
-                  + f". On the host, the engine's own cost per session (the driver's RSS after a full GC, before and after "
-                  f"creating them, divided by their number): {mem['host_rss_per_session_bytes'] / MB:.2f} MB "
-                  f"({mem['host_managed_per_session_bytes'] / 1e3:.0f} kB of it managed heap).")
+                  + f". On the host, the engine's own cost per session, from the driver's memory after a full GC, before "
+                  f"and after creating them, divided by their number: {mem['host_managed_per_session_bytes'] / 1e3:.0f} kB "
+                  f"of managed heap; its RSS grew by {mem['host_rss_per_session_bytes'] / 1e3:.0f} kB per session (the "
+                  f"runtime keeps freed memory, so this is rough).")
         md.append("")
     i_targets = len(md)
     targets_table(md, "Issue-6", targets, lambda t: f"{t['value']:.2f}")
