@@ -600,8 +600,10 @@ def sessions_report(raw, info, args):
         md.append("PSS by process: " + ", ".join(f"{r} {v / MB:.2f} MB" for r, v in summary["pss_by_role"].items())
                   + f". On the host, the engine's own cost per session, from the driver's memory after a full GC, before "
                   f"and after creating them, divided by their number: {mem['host_managed_per_session_bytes'] / 1e3:.0f} kB "
-                  f"of managed heap; its RSS grew by {mem['host_rss_per_session_bytes'] / 1e3:.0f} kB per session (the "
-                  f"runtime keeps freed memory, so this is rough).")
+                  f"of managed heap; its RSS grew by "
+                  + (f"{mem['host_rss_per_session_bytes'] / 1e3:.0f} kB per session" if mem["host_rss_per_session_bytes"] > 0
+                     else "nothing measurable")
+                  + " (the runtime keeps memory it freed, so RSS is a rough measure here).")
         md.append("")
     i_targets = len(md)
     targets_table(md, "Issue-6", targets, lambda t: f"{t['value']:.2f}")
