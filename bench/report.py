@@ -81,7 +81,9 @@ def machine(root):
     info["node"] = run(["/usr/bin/node", "--version"])
     info["gcc"] = first_line(run(["gcc", "--version"]))
     info["bash"] = first_line(run(["bash", "--version"]))
-    info["cordon"] = run(["cordon", "--version"])
+    # The `cordon` on PATH may be another checkout's, or broken: only a plain version string is recorded.
+    version = run(["cordon", "--version"])
+    info["cordon"] = version if re.fullmatch(r"[\w.+-]{1,40}", version) else ""
     commit = run(["git", "-C", root, "rev-parse", "--short", "HEAD"])
     dirty = run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"])
     info["git_commit"] = commit + (" (with uncommitted changes)" if dirty else "")
@@ -155,17 +157,24 @@ BEGIN = "<!-- bench/run writes from here to the end marker: the latest results -
 END = "<!-- end of bench/run's results -->"
 
 
-def splice(readme, text):
-    """Replaces what lies between BEGIN and END in the README (nothing else); no markers, no change."""
+def splice(readme, text, begin=BEGIN, end_marker=END):
+    """Replaces what lies between the two markers in the README (nothing else); no markers, no change."""
     with open(readme) as f:
         content = f.read()
-    start, end = content.find(BEGIN), content.find(END)
+    start, end = content.find(begin), content.find(end_marker)
     if start < 0 or end < start:
         print(f"report.py: {readme} has no bench markers; left as it is", file=sys.stderr)
         return
-    content = content[:start + len(BEGIN)] + "\n" + text + content[end:]
+    content = content[:start + len(begin)] + "\n" + text + content[end:]
     with open(readme, "w") as f:
         f.write(content)
+
+
+def write_json(folder, name, value):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "w") as f:
+        json.dump(value, f, indent=1)
+        f.write("\n")
 
 
 def ratio(value, base):
@@ -198,6 +207,12 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(args.raw) as f:
         raw = json.load(f)
+
+    info = machine(root)
+    if raw.get("sessions"):
+        sessions_report(raw, info, args)
+    if not raw["latency"]:
+        return 0
 
     lat = {(c["mode"], c["workload"]): c for c in raw["latency"]}
     workloads = [w for w in raw["workloads"] if any(k[1] == w["name"] for k in lat)]
@@ -248,7 +263,6 @@ def main():
             target(f"cold {wl} hello, {LABEL[mode]}: jail overhead vs plain bwrap's", over, 1.5, "x", over <= 1.5,
                    f"({fmt_ms(m)} - {fmt_ms(b)}) / ({fmt_ms(j)} - {fmt_ms(b)}) ms; whole latency {fmt_x(ratio(m, j))} bwrap's")
 
-    info = machine(root)
     compile_cell = lat.get(("bare", "c_compile_run"))
     result = {
         "command": args.command,
@@ -264,10 +278,7 @@ def main():
         "throughput": raw["throughput"],
         "targets": targets,
     }
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "latest.json"), "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
+    write_json(args.out, "latest.json", result)
 
     # ---- Markdown ----
     md = []
@@ -275,7 +286,7 @@ def main():
     md.append(f"Measured {raw['started_utc'][:16].replace('T', ' ')} UTC on {info['cores']} cores ({info['cpu']}), {info['memory_gib']} GiB, "
               f"{info['distribution']}, kernel {info['kernel']}, {info['cgroup']['layout']}; {info['bubblewrap']}, "
               f".NET {raw['dotnet_runtime']}, {info['python']}, node {info['node']}, {info['gcc']}. "
-              f"Cordon {info['cordon']} at {info['git_commit']}. "
+              f"Cordon {info['cordon'] + ' ' if info['cordon'] else ''}at {info['git_commit']}. "
               f"Whole run {args.total_seconds:.0f} s (build {args.build_seconds:.0f} s)." if args.total_seconds else "")
     md.append("")
     i_p50 = len(md)
@@ -407,16 +418,7 @@ def main():
         md.append("")
 
     i_tput_end = i_targets = len(md)
-    if targets:
-        md.append("**Issue-5 targets, from this run:**")
-        md.append("")
-        md.append("| target | measured | limit | met |")
-        md.append("|---|---:|---:|:---:|")
-        for t in targets:
-            v = "-" if t["value"] is None else (f"{t['value']:.2f}" if t["unit"] == "x" else f"{t['value']:.1f}")
-            md.append(f"| {t['target']}{' ' + t['detail'] if t['detail'] else ''} | {v} {t['unit']} | "
-                      f"{'≤' if t['unit'] != '/s' else '≥'} {t['limit']} {t['unit']} | {'yes' if t['met'] else 'no'} |")
-        md.append("")
+    targets_table(md, "Issue-5", targets, lambda t: f"{t['value']:.2f}" if t["unit"] == "x" else f"{t['value']:.1f}")
 
     i_targets_end = len(md)
     md.append("**How it is measured.** One driver, `bench/Cordon.Bench` (C#), times every mode with the same code: it "
@@ -456,13 +458,201 @@ def main():
     summary = md[:2] + md[i_p50:i_p50_end] + md[i_tput:i_tput_end] + md[i_targets:i_targets_end]
     summary.append("Every other figure of this run (p95/p99 with ratios, where the time goes, CPU per run, pool hits, "
                    "how each mode is measured, the machine): [bench/results/latest.md](bench/results/latest.md), "
-                   "[latest.json](bench/results/latest.json).")
+                   "[latest.json](bench/results/latest.json)"
+                   + ("; the sessions part: [bench/results/sessions.md](bench/results/sessions.md)." if raw.get("sessions") else "."))
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write("\n".join(summary).rstrip("\n") + "\n")
     if args.readme:
         splice(args.readme, "\n".join(summary).rstrip("\n") + "\n")
 
     chart(raw, lat, modes, workloads, tput, info, args.out)
+
+
+SESSIONS_BEGIN = "<!-- bench/run writes from here to the end marker: the latest session figures -->"
+SESSIONS_END = "<!-- end of bench/run's session figures -->"
+
+SESSION_MODES = [
+    ("repl_bare", "bare python3 REPL on a pipe"),
+    ("session_lib", "library (Session.RunCellAsync)"),
+    ("session_http", "HTTP POST /v1/sessions/{id}/cells"),
+]
+CREATE_MODES = [
+    ("session_lib", "library (SessionManager.CreateAsync)"),
+    ("session_http", "HTTP POST /v1/sessions"),
+]
+MB = 1e6
+
+
+def sessions_report(raw, info, args):
+    """Writes sessions.md and sessions.json (the sessions part: round trip, creation, memory, the issue-6 targets)."""
+    s = raw["sessions"]
+    cells = {(c["mode"], c["workload"]): c for c in s["latency"]}
+    ok = lambda c: c is not None and c["n"] > 0
+    bare = cells.get(("repl_bare", "cell"))
+    for c in s["latency"]:
+        if c["workload"] == "cell" and ok(bare) and ok(c):
+            for p in ("p50", "p95", "p99"):
+                c[f"{p}_x_bare"] = ratio(c[f"{p}_ms"], bare[f"{p}_ms"])
+    mem = s.get("memory")
+    per = mem["per_session"] if mem else []
+
+    def avg(key):
+        vals = [m[key] for m in per if m.get(key) is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    summary = {k: avg(k) for k in ("pss_bytes", "uss_bytes", "rss_bytes", "cgroup_bytes", "cgroup_anon_bytes", "cgroup_shmem_bytes")}
+    roles = sorted({r for m in per for r in m["pss_by_role"]})
+    summary["pss_by_role"] = {r: sum(m["pss_by_role"].get(r, 0) for m in per) / len(per) for r in roles}
+
+    targets = []
+
+    def target(name, value, limit, unit, met, detail=""):
+        targets.append({"target": name, "value": value, "limit": limit, "unit": unit, "met": met, "detail": detail})
+
+    for mode, limit in (("session_lib", 1), ("session_http", 2)):
+        c = cells.get((mode, "cell"))
+        if ok(c):
+            target(f"`1+1` cell round trip, {dict(SESSION_MODES)[mode]}, p50", c["p50_ms"], limit, "ms", c["p50_ms"] <= limit)
+    if summary["pss_bytes"] is not None:
+        target(f"memory per idle Python session: PSS of its processes, mean of {mem['sessions']}", summary["pss_bytes"] / MB,
+               20, "MB", summary["pss_bytes"] <= 20 * MB)
+
+    result = {
+        "command": args.command,
+        "total_seconds": args.total_seconds,
+        "machine": info,
+        "driver": {k: raw[k] for k in ("started_utc", "finished_utc", "driver_seconds", "dotnet_runtime", "cores",
+                                       "quiet_source", "quiet_at_start", "background_cpu_percent_start",
+                                       "background_cpu_percent_end")},
+        "latency": s["latency"],
+        "back_to_back": s.get("back_to_back", []),
+        "delete_p50_ms": s["delete_p50_ms"],
+        "memory": mem,
+        "memory_mean": summary,
+        "targets": targets,
+    }
+    write_json(args.out, "sessions.json", result)
+
+    md = []
+    md.append(f"Measured {raw['started_utc'][:16].replace('T', ' ')} UTC on {info['cores']} cores ({info['cpu']}), "
+              f"kernel {info['kernel']}, {info['cgroup']['layout']}; {info['bubblewrap']}, .NET {raw['dotnet_runtime']}, "
+              f"{info['python']}. Cordon {info['cordon'] + ' ' if info['cordon'] else ''}at {info['git_commit']}. `{args.command}`"
+              + (f", {args.total_seconds:.0f} s in all." if args.total_seconds else ".")
+              + ("" if raw["quiet_at_start"] else " WARNING: the machine was not quiet before the run (background CPU "
+                 f"{raw['background_cpu_percent_start']}% of the cores); the figures are noisy."))
+    md.append("")
+    md.append("**Session cell round trip, `1+1`, ms** (sequential, each cell on a quiet machine; ratio to the bare "
+              "REPL at the same percentile). *Inside* is what the layer below measured for the same cell: for the "
+              "library, `CellResult.Duration` (from writing the request to the kernel's pipe to its parsed reply); for "
+              "HTTP, the answer's `duration_ms` (the same, taken in the server). CPU: the whole host's CPU time per cell. The "
+              "last column sends the same cell back to back in a closed loop for a few seconds (no pause, so no process "
+              "has gone idle in between): what a caller running cell after cell sees:")
+    md.append("")
+    f3 = lambda v: "-" if v is None else f"{v:.3f}"
+    loops = {t["mode"]: t for t in s.get("back_to_back", [])}
+    bare_loop = loops.get("repl_bare")
+
+    def loop(mode):
+        t = loops.get(mode)
+        if not t or not t["completed"]:
+            return "-"
+        x = "" if mode == "repl_bare" or not bare_loop else f" ({fmt_x(ratio(t['p50_ms'], bare_loop['p50_ms']))})"
+        return f"{f3(t['p50_ms'])}{x} / {f3(t['p99_ms'])}, {t['rps']:.0f}/s, CPU {t['cpu_ms_per_request']:.3f}"
+
+    session_table(md, cells, SESSION_MODES, "cell", ["p50", "p95", "p99", "inside, p50", "CPU per cell, p50", "n",
+                                                    "back to back: p50 / p99, cells/s, CPU per cell"], lambda mode, c: [
+        *(f3(c[f"{p}_ms"]) + ("" if mode == "repl_bare" or c.get(f"{p}_x_bare") is None else f" ({fmt_x(c[f'{p}_x_bare'])})")
+          for p in ("p50", "p95", "p99")),
+        f3(c.get("stage_p50_ms")), "-" if c.get("cpu_ms_p50") is None else f"{c['cpu_ms_p50']:.2f}", str(c["n"]), loop(mode)])
+    md.append("")
+    md.append("**Session creation, ms**: *ready* is the create call's answer (the jail is up and the kernel has said "
+              "hello); *first cell* runs from the same start to the answer of the session's first `1+1` cell; the "
+              "session is then deleted, untimed (its p50 in the last column).")
+    md.append("")
+    session_table(md, cells, CREATE_MODES, "create", ["ready p50", "ready p95", "ready p99", "first cell p50", "first cell p95",
+                                                      "first cell p99", "delete p50", "n"], lambda mode, c: [
+        *(fmt_ms(c.get(f"stage_{p}_ms")) for p in ("p50", "p95", "p99")), *(fmt_ms(c[f"{p}_ms"]) for p in ("p50", "p95", "p99")),
+        fmt_ms(s["delete_p50_ms"].get(mode)), str(c["n"])])
+    md.append("")
+    if per:
+        md.append(f"**Memory per idle Python session**, mean of {mem['sessions']} sessions alive at once, each after its "
+                  "creation and one `1+1` cell, read after a quiet second (MB = 10^6 bytes). The processes of a session are "
+                  "those whose real uid is its host uid (bwrap's two, the supervisor, the kernel); PSS divides each shared "
+                  "page among the processes that map it (the honest share of python3's code and libraries, which all "
+                  "sessions and the host share), USS counts only pages no other process maps (what deleting the session "
+                  "frees at least). The cgroup figures are the session's memory cgroup (page cache charged to it included):")
+        md.append("")
+        md.append("| measure | mean per session | min | max |")
+        md.append("|---|---:|---:|---:|")
+
+        def row(label, key):
+            vals = [m[key] for m in per if m.get(key) is not None]
+            if vals:
+                md.append(f"| {label} | {sum(vals) / len(vals) / MB:.1f} MB | {min(vals) / MB:.1f} | {max(vals) / MB:.1f} |")
+
+        row("**PSS of its processes** (the figure the target is checked against)", "pss_bytes")
+        row("USS of its processes", "uss_bytes")
+        row("RSS of its processes (shared pages counted in full)", "rss_bytes")
+        row("cgroup usage (memory.usage_in_bytes / memory.current)", "cgroup_bytes")
+        row("cgroup anonymous memory (memory.stat rss / anon)", "cgroup_anon_bytes")
+        row("cgroup tmpfs / shared memory (memory.stat shmem)", "cgroup_shmem_bytes")
+        md.append("")
+        md.append("PSS by process: " + ", ".join(f"{r} {v / MB:.2f} MB" for r, v in summary["pss_by_role"].items())
+                  + f". On the host, the engine's own cost per session, from the driver's memory after a full GC, before "
+                  f"and after creating them, divided by their number: {mem['host_managed_per_session_bytes'] / 1e3:.0f} kB "
+                  f"of managed heap; its RSS grew by "
+                  + (f"{mem['host_rss_per_session_bytes'] / 1e3:.0f} kB per session" if mem["host_rss_per_session_bytes"] > 0
+                     else "nothing measurable")
+                  + " (the runtime keeps memory it freed, so RSS is a rough measure here).")
+        md.append("")
+    i_targets = len(md)
+    targets_table(md, "Issue-6", targets, lambda t: f"{t['value']:.2f}")
+    i_targets_end = len(md)
+    md.append("**How it is measured.** The same driver as the rest of the harness (`bench/Cordon.Bench`, "
+              "Sessions.cs) and the same sampling: warm-up cells first, then sequential samples, each after the machine "
+              f"is quiet (all CPU time on the host, from `{raw['quiet_source']}`, under 20% of the cores for two 5 ms "
+              "windows) and Cordon idle (no jail but the measured session's alive); every answer is checked (the value "
+              "'2', no error). The bare REPL is `bench/session_repl.py`: python3 reading requests framed like the "
+              "session kernel's (4-byte length, JSON) on a pipe, compiling and evaluating the code in a persistent "
+              "namespace and answering the value's repr, framed the same way; the driver writes the frame and reads the "
+              "answer with the same JSON code the other modes use, so the ratio is what the jail, the supervisor/kernel "
+              "split, the kernel's per-cell work and Cordon's .NET layers add. The library modes call "
+              "`CordonEngine.Sessions` in the driver's process (default `SessionOptions`); the HTTP modes call a "
+              "`cordon serve` of this checkout on 127.0.0.1 with one keep-alive HttpClient.")
+    with open(os.path.join(args.out, "sessions.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    if args.readme:
+        block = md[:i_targets_end]
+        block.append("How each figure is taken, and the machine: [bench/results/sessions.md](bench/results/sessions.md), "
+                     "[sessions.json](bench/results/sessions.json).")
+        splice(args.readme, "\n".join(block).rstrip("\n") + "\n", SESSIONS_BEGIN, SESSIONS_END)
+
+
+def targets_table(md, issue, targets, fmt):
+    """The targets checked from this run, met or not; fmt(target) formats its measured value."""
+    if not targets:
+        return
+    md.append(f"**{issue} targets, from this run:**")
+    md.append("")
+    md.append("| target | measured | limit | met |")
+    md.append("|---|---:|---:|:---:|")
+    for t in targets:
+        v = "-" if t["value"] is None else fmt(t)
+        md.append(f"| {t['target']}{' ' + t['detail'] if t['detail'] else ''} | {v} {t['unit']} | "
+                  f"{'≤' if t['unit'] != '/s' else '≥'} {t['limit']} {t['unit']} | {'yes' if t['met'] else 'no'} |")
+    md.append("")
+
+
+def session_table(md, cells, modes, workload, header, row):
+    """A table with one row per mode that measured the workload: row(mode, cell) gives its cells after the label."""
+    md.append("| mode | " + " | ".join(header) + " |")
+    md.append("|---|" + "---:|" * len(header))
+    for mode, label in modes:
+        c = cells.get((mode, workload))
+        if c and c["n"]:
+            md.append(f"| {label} | " + " | ".join(row(mode, c)) + " |")
+        elif c:
+            md.append(f"| {label} | failed: {(c.get('first_error') or '').replace('|', '/')} |" + " |" * (len(header) - 1))
 
 
 def chart(raw, lat, modes, workloads, tput, info, out):

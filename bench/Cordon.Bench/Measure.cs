@@ -159,6 +159,8 @@ internal sealed record LatencyCell
     public double? CpuMsP50 { get; init; }
     /// <summary>Median wall time of the stages as Cordon reported it (usage.wall_time), where the mode tells it.</summary>
     public double? StageP50Ms { get; init; }
+    public double? StageP95Ms { get; init; }
+    public double? StageP99Ms { get; init; }
     public long? PoolHits { get; init; }
     public long? PoolMisses { get; init; }
     public required IReadOnlyList<double> SamplesMs { get; init; }
@@ -255,6 +257,8 @@ internal static class Measure
             SecondsSpent = Stats.Round(spent, 2),
             SettleTimeouts = timeouts,
             StageP50Ms = stages.Count > 0 ? Stats.Round(Stats.Percentile(stages.Order().ToList(), 50)) : null,
+            StageP95Ms = stages.Count > 0 ? Stats.Round(Stats.Percentile(stages.Order().ToList(), 95)) : null,
+            StageP99Ms = stages.Count > 0 ? Stats.Round(Stats.Percentile(stages.Order().ToList(), 99)) : null,
             CpuMsP50 = cpu.Count > 0 ? Stats.Round(Stats.Percentile(cpu.Order().ToList(), 50), 2) : null,
             PoolHits = pool1 is { } b && pool0 is { } a ? b.Hits - a.Hits : null,
             PoolMisses = pool1 is { } d && pool0 is { } c ? d.Misses - c.Misses : null,

@@ -130,6 +130,80 @@ foreach (var warm in new[] { false, true })
     }
 }
 
+SessionsJson? sessions = null;
+if (Wanted("sessions"))
+{
+    // The sessions part: a `1+1` cell's round trip (bare REPL on a pipe, library, HTTP), creation up to the first
+    // cell's answer (library, HTTP), and memory per idle session (library).
+    var cellBudget = budget with { MinSamples = Math.Min(100, options.SessionSamples), MaxSamples = options.SessionSamples, CellTime = TimeSpan.FromSeconds(4) };
+    var createBudget = budget with { MinSamples = Math.Min(20, options.CreateSamples), MaxSamples = options.CreateSamples, CellTime = TimeSpan.FromSeconds(4) };
+    var cells = new List<LatencyCell>();
+    var loops = new List<ThroughputCell>();
+    var deletes = new Dictionary<string, IReadOnlyList<double>>();
+    MemoryReport? memory = null;
+    bool Part(string mode) => options.SessionModes.Count == 0 || options.SessionModes.Contains(mode);
+
+    async Task SessionCellAsync(ITarget target, Workload workload, Budget b)
+    {
+        var cell = await Measure.LatencyAsync(target, workload, b, token).ConfigureAwait(false);
+        cells.Add(cell);
+        Progress($"{target.Mode,-12} {workload.Name,-10} n={cell.N,3} p50={cell.P50Ms,8:0.000} p95={cell.P95Ms,8:0.000} p99={cell.P99Ms,8:0.000} ms inside={cell.StageP50Ms,8:0.000} ms cpu={cell.CpuMsP50,6:0.00} ms"
+            + $"{(cell.Errors > 0 ? $" ERRORS {cell.Errors}: {cell.FirstError}" : "")}");
+        if (workload != SessionWorkloads.Cell) return;
+        // The same cell back to back, no pause: what a caller that sends cell after cell sees (no wake-up from idle).
+        var loop = await Measure.ThroughputAsync(target, workload, 1, b with { ThroughputTime = options.SessionLoopTime }, token).ConfigureAwait(false);
+        loops.Add(loop);
+        Progress($"{target.Mode,-12} {workload.Name,-10} back to back {loop.Rps,7:0}/s p50={loop.P50Ms,8:0.000} p99={loop.P99Ms,8:0.000} ms cpu/cell={loop.CpuMsPerRequest,6:0.000} ms"
+            + $"{(loop.Errors > 0 ? $" ERRORS {loop.Errors}: {loop.FirstError}" : "")}");
+    }
+
+    if (Part("repl_bare"))
+    {
+        var repl = ReplTarget.Start(options.ReplScript, scratch);
+        await using (repl.ConfigureAwait(false))
+        {
+            await SessionCellAsync(repl, SessionWorkloads.Cell, cellBudget).ConfigureAwait(false);
+        }
+    }
+    if (Part("session_lib"))
+    {
+        var library = LibrarySessionTarget.Create();
+        await using (library.ConfigureAwait(false))
+        {
+            await SessionCellAsync(library, SessionWorkloads.Create, createBudget).ConfigureAwait(false);
+            deletes[library.Mode] = [.. library.DeleteMs];
+            await SessionCellAsync(library, SessionWorkloads.Cell, cellBudget).ConfigureAwait(false);
+            memory = await SessionMemoryProbe.MeasureAsync(library.Engine, options.MemorySessions, token).ConfigureAwait(false);
+            Progress($"memory of {memory.Sessions} idle sessions: PSS {memory.PerSession.Average(m => m.PssBytes) / 1048576:0.0} MiB, USS {memory.PerSession.Average(m => m.UssBytes) / 1048576:0.0} MiB, "
+                + $"cgroup {memory.PerSession.Average(m => m.CgroupBytes ?? 0) / 1048576:0.0} MiB each on average");
+        }
+    }
+    if (Part("session_http"))
+    {
+        var log = Path.Combine(options.LogDirectory, "serve_sessions.log");
+        File.Delete(log);
+        // The server as it is deployed: its default logging (one information line per cell), no debug events.
+        var server = await CordonServerProcess.StartAsync(options.Dotnet, options.CordonDll, false, log, token, engineDebug: false).ConfigureAwait(false);
+        await using (server.ConfigureAwait(false))
+        {
+            var http = new HttpSessionTarget(server);
+            await using (http.ConfigureAwait(false))
+            {
+                await SessionCellAsync(http, SessionWorkloads.Create, createBudget).ConfigureAwait(false);
+                deletes[http.Mode] = [.. http.DeleteMs];
+                await SessionCellAsync(http, SessionWorkloads.Cell, cellBudget).ConfigureAwait(false);
+            }
+        }
+    }
+    sessions = new SessionsJson
+    {
+        Latency = cells,
+        BackToBack = loops,
+        DeleteP50Ms = deletes.ToDictionary(d => d.Key, d => Stats.Round(Stats.Percentile([.. d.Value.Order()], 50))),
+        Memory = memory,
+    };
+}
+
 var backgroundEnd = await Quiet.BusyPercentAsync(TimeSpan.FromSeconds(1), token).ConfigureAwait(false);
 var results = new BenchResults
 {
@@ -149,11 +223,12 @@ var results = new BenchResults
     BwrapCommand = string.Join(' ', ProcessTarget.BwrapPrefix("FILE", "FILE")) + " ARGV",
     Latency = latency,
     Throughput = throughput,
+    Sessions = sessions,
 };
 var output = JsonSerializer.Serialize(results, ResultsJson.Options);
 await File.WriteAllTextAsync(options.Out, output + "\n", token).ConfigureAwait(false);
 Progress($"wrote {options.Out}");
-return latency.Any(c => c.N == 0) || throughput.Any(c => c.Completed == 0) ? 1 : 0;
+return latency.Any(c => c.N == 0) || throughput.Any(c => c.Completed == 0) || sessions?.Latency.Any(c => c.N == 0) == true ? 1 : 0;
 
 namespace Cordon.Bench
 {
@@ -165,7 +240,13 @@ namespace Cordon.Bench
               --dotnet CMD             the dotnet host that runs --cordon-dll for `cordon serve` (default: dotnet)
               --log-dir DIR            where the servers' logs go (default: the --out file's folder)
               --modes a,b              only these modes (bare, bwrap, cordon_run, lib_cold, lib_warm, native_cold,
-                                       native_warm, piston_cold, piston_warm)
+                                       native_warm, piston_cold, piston_warm, sessions)
+              --repl SCRIPT            the bare REPL of the sessions part (default: bench/session_repl.py)
+              --session-samples N      most `1+1` cells per sessions round-trip cell (default 400)
+              --create-samples N       most sessions created per creation cell (default 40)
+              --memory-sessions N      idle sessions measured for memory (default 10)
+              --session-loop-seconds S time of the back-to-back `1+1` loop per mode (default 2)
+              --session-modes a,b      only these modes of the sessions part (repl_bare, session_lib, session_http)
               --only w1,w2             only these workloads (python, javascript, bash, c, cpu, io)
               --throughput w1,w2       workloads whose throughput is measured (default: python)
               --concurrency 1,2,4,8    throughput concurrency levels
@@ -185,6 +266,12 @@ namespace Cordon.Bench
         public IReadOnlySet<string> WorkloadNames { get; init; } = new HashSet<string>();
         public IReadOnlySet<string> ThroughputWorkloads { get; init; } = new HashSet<string> { "python" };
         public Budget Budget { get; init; } = new();
+        public required string ReplScript { get; init; }
+        public int SessionSamples { get; init; } = 400;
+        public int CreateSamples { get; init; } = 40;
+        public int MemorySessions { get; init; } = 10;
+        public TimeSpan SessionLoopTime { get; init; } = TimeSpan.FromSeconds(2);
+        public IReadOnlySet<string> SessionModes { get; init; } = new HashSet<string>();
 
         public static Options? Parse(string[] args)
         {
@@ -211,6 +298,12 @@ namespace Cordon.Bench
                 LogDirectory = Path.GetFullPath(Get("log-dir") ?? Path.GetDirectoryName(Path.GetFullPath(output))!),
                 Modes = Set(Get("modes")),
                 WorkloadNames = Set(Get("only")),
+                ReplScript = Path.GetFullPath(Get("repl") ?? Path.Combine(workloads, "..", "session_repl.py")),
+                SessionSamples = (int)Number("session-samples", 400),
+                CreateSamples = (int)Number("create-samples", 40),
+                MemorySessions = (int)Number("memory-sessions", 10),
+                SessionLoopTime = TimeSpan.FromSeconds(Number("session-loop-seconds", 2)),
+                SessionModes = Set(Get("session-modes")),
                 ThroughputWorkloads = Get("throughput") is { } t ? Set(t) : new HashSet<string> { "python" },
                 Budget = new Budget
                 {
@@ -250,6 +343,17 @@ namespace Cordon.Bench
         public required string BwrapCommand { get; init; }
         public required IReadOnlyList<LatencyCell> Latency { get; init; }
         public required IReadOnlyList<ThroughputCell> Throughput { get; init; }
+        public SessionsJson? Sessions { get; init; }
+    }
+
+    /// <summary>The sessions part: round trips and creation as latency cells (workloads "cell" and "create"), memory.</summary>
+    internal sealed record SessionsJson
+    {
+        public required IReadOnlyList<LatencyCell> Latency { get; init; }
+        /// <summary>The `1+1` cell in a closed loop at concurrency 1, per mode.</summary>
+        public required IReadOnlyList<ThroughputCell> BackToBack { get; init; }
+        public required IReadOnlyDictionary<string, double> DeleteP50Ms { get; init; }
+        public MemoryReport? Memory { get; init; }
     }
 
     internal static class ResultsJson

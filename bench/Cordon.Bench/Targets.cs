@@ -180,7 +180,7 @@ internal sealed partial class CordonServerProcess : IAsyncDisposable
     /// <summary>Jails alive when nothing runs: the pools' ready jails (0 without pools).</summary>
     public int IdleJails { get; private set; }
 
-    public static async Task<CordonServerProcess> StartAsync(string dotnet, string cordonDll, bool warm, string log, CancellationToken cancellationToken)
+    public static async Task<CordonServerProcess> StartAsync(string dotnet, string cordonDll, bool warm, string log, CancellationToken cancellationToken, bool engineDebug = true)
     {
         int port;
         using (var probe = new TcpListener(IPAddress.Loopback, 0))
@@ -195,7 +195,7 @@ internal sealed partial class CordonServerProcess : IAsyncDisposable
         // Its own folder: the server watches its configuration file's folder, and the log must not be written there.
         var configDirectory = Directory.CreateTempSubdirectory("cordon-bench-config.").FullName;
         var config = Path.Combine(configDirectory, "cordon.json");
-        await File.WriteAllTextAsync(config, """{ "Logging": { "LogLevel": { "Cordon.Engine": "Debug" } } }""", cancellationToken).ConfigureAwait(false);
+        await File.WriteAllTextAsync(config, engineDebug ? """{ "Logging": { "LogLevel": { "Cordon.Engine": "Debug" } } }""" : "{}", cancellationToken).ConfigureAwait(false);
         var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardInput = true };
         info.ArgumentList.Add("-c");
         info.ArgumentList.Add("exec \"$0\" \"$1\" serve --config \"$2\" >>\"$3\" 2>&1");
