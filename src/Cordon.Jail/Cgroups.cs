@@ -210,6 +210,10 @@ internal sealed class JailCgroup
             ? (File.Exists(At(_layout.MemoryRoot, "memory.peak")) ? ReadNumber(At(_layout.MemoryRoot, "memory.peak")) : ReadNumber(At(_layout.MemoryRoot, "memory.current")))
             : ReadNumber(At(_layout.MemoryRoot, "memory.max_usage_in_bytes"));
 
+    /// <summary>The memory in use now, in bytes.</summary>
+    public long CurrentMemory() =>
+        ReadNumber(At(_layout.MemoryRoot, _layout.Version == CgroupVersion.V2 ? "memory.current" : "memory.usage_in_bytes"));
+
     /// <summary>How many processes the kernel's OOM killer killed in this cgroup.</summary>
     public long OomKills() =>
         _layout.Version == CgroupVersion.V2

@@ -81,6 +81,12 @@ public sealed class Jail : IAsyncDisposable
     /// <summary>How many times the kernel's OOM killer killed a process of this jail so far (0 without a memory cgroup).</summary>
     public long OomKills => Cgroup?.OomKills() ?? 0;
 
+    /// <summary>CPU time every process of this jail used so far, from its cgroup (zero without one).</summary>
+    public TimeSpan CpuTimeSoFar => Cgroup?.CpuTime() ?? TimeSpan.Zero;
+
+    /// <summary>Memory this jail's processes use now, in bytes, from its cgroup (0 without one).</summary>
+    public long MemoryInUse => Cgroup?.CurrentMemory() ?? 0;
+
     internal bool WorkMounted { get; set; }
 
     internal int Pid { get; set; }

@@ -148,6 +148,7 @@ public sealed record SessionResponse(string Id, IReadOnlyList<string> Languages,
 
 /// <summary>What a cell did.</summary>
 /// <param name="Cell">The cell's number in its session, from 1 (tracebacks name it).</param>
+/// <param name="Verdict">How it ended: ok, error (an exception: see error), timeout, memory_limit or kernel_died.</param>
 /// <param name="Stdout">What it printed to stdout.</param>
 /// <param name="Stderr">What it printed to stderr.</param>
 /// <param name="OutputTruncated">Whether output past the session's output limit was dropped.</param>
@@ -157,14 +158,18 @@ public sealed record SessionResponse(string Id, IReadOnlyList<string> Languages,
 /// <param name="KernelRestarted">Whether the kernel had to be restarted (its state is lost).</param>
 /// <param name="Reloaded">Workspace modules dropped before the cell because their files changed.</param>
 /// <param name="DurationMs">Time the cell ran, ms.</param>
+/// <param name="CpuTimeMs">CPU time the session's processes used while it ran, ms.</param>
+/// <param name="MemoryBytes">Memory the session's processes use at its end, bytes.</param>
 /// <param name="Outputs">Rich outputs in order: each matplotlib figure open at the cell's end, as a PNG.</param>
-public sealed record CellResponse(int Cell, string Stdout, string Stderr, bool OutputTruncated, string? Value, CellErrorResponse? Error,
-    bool TimedOut, bool KernelRestarted, IReadOnlyList<string> Reloaded, double DurationMs, IReadOnlyList<CellOutputResponse> Outputs)
+public sealed record CellResponse(int Cell, CellVerdict Verdict, string Stdout, string Stderr, bool OutputTruncated, string? Value, CellErrorResponse? Error,
+    bool TimedOut, bool KernelRestarted, IReadOnlyList<string> Reloaded, double DurationMs, double CpuTimeMs, long MemoryBytes,
+    IReadOnlyList<CellOutputResponse> Outputs)
 {
     internal static CellResponse From(CellResult result) => new(
-        result.Cell, result.Stdout, result.Stderr, result.OutputTruncated, result.Value,
+        result.Cell, result.Verdict, result.Stdout, result.Stderr, result.OutputTruncated, result.Value,
         result.Error is { } e ? new CellErrorResponse(e.Type, e.Message, e.Traceback) : null,
         result.TimedOut, result.KernelRestarted, result.Reloaded, Math.Round(result.Duration.TotalMilliseconds, 3),
+        Math.Round(result.CpuTime.TotalMilliseconds, 3), result.MemoryBytes,
         [.. result.Outputs.Select(o => new CellOutputResponse(o.MimeType, o.Data.ToArray()))]);
 }
 

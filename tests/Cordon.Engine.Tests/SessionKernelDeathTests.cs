@@ -21,6 +21,7 @@ public sealed class SessionKernelDeathTests(SessionFixture fixture) : IClassFixt
         var died = await Run(session, "import os\nprint('bye', flush=True)\nos._exit(3)");
         Assert.False(died.TimedOut);
         Assert.True(died.KernelRestarted);
+        Assert.Equal(CellVerdict.KernelDied, died.Verdict);
         Assert.Equal("KernelDied", died.Error?.Type);
         Assert.Contains("exited with code 3", died.Error?.Message, StringComparison.Ordinal);
         Assert.Equal("False", (await Run(session, "'x' in globals()")).Value);
@@ -36,7 +37,8 @@ public sealed class SessionKernelDeathTests(SessionFixture fixture) : IClassFixt
             var died = await Run(session, "process.exit(2)", "javascript");
             Assert.False(died.TimedOut);
             Assert.True(died.KernelRestarted);
-            Assert.Equal("KernelDied", died.Error?.Type);
+            Assert.Equal(CellVerdict.KernelDied, died.Verdict);
+        Assert.Equal("KernelDied", died.Error?.Type);
             Assert.Contains("exited with code 2", died.Error?.Message, StringComparison.Ordinal);
             Assert.Equal("'undefined'", (await Run(session, "typeof lost", "javascript")).Value);
             Assert.Equal("'yes'", (await Run(session, "kept")).Value);
@@ -51,6 +53,7 @@ public sealed class SessionKernelDeathTests(SessionFixture fixture) : IClassFixt
             var died = await Run(session, "b = b'x' * (400 * 1024 * 1024)");
             Assert.False(died.TimedOut);
             Assert.True(died.KernelRestarted);
+            Assert.Equal(CellVerdict.MemoryLimit, died.Verdict);
             Assert.Equal("MemoryLimitExceeded", died.Error?.Type);
             Assert.Contains("128 MiB", died.Error?.Message, StringComparison.Ordinal);
             Assert.Equal("'still here'", (await Run(session, "open('kept.txt').read()")).Value);

@@ -243,6 +243,21 @@ public sealed class SessionTests(SessionFixture fixture) : IClassFixture<Session
         }
     }
 
+    [Fact(Timeout = 60000)]
+    public async Task A_cell_reports_its_verdict_the_cpu_time_it_used_and_the_sessions_memory() => await fixture.With(new SessionRequest(), async session =>
+    {
+        var idle = await Run(session, "x = 1");
+        Assert.Equal(CellVerdict.Ok, idle.Verdict);
+        Assert.True(idle.MemoryBytes > 1024 * 1024, $"a live kernel uses memory; reported {idle.MemoryBytes}");
+        // About 50 MB held and CPU burnt by the cell itself: both must show.
+        var busy = await Run(session, "held = bytearray(50 * 1024 * 1024)\nfor i in range(len(held) // 4096): held[i * 4096] = 1\nsum(i * i for i in range(2_000_000))");
+        Assert.Equal(CellVerdict.Ok, busy.Verdict);
+        Assert.True(busy.CpuTime > idle.CpuTime, $"busy {busy.CpuTime} vs idle {idle.CpuTime}");
+        Assert.True(busy.MemoryBytes >= idle.MemoryBytes + 45L * 1024 * 1024, $"busy {busy.MemoryBytes} vs idle {idle.MemoryBytes}");
+        Assert.Equal(CellVerdict.Error, (await Run(session, "1 / 0")).Verdict);
+        Assert.Equal(CellVerdict.Timeout, (await Run(session, "import time\ntime.sleep(30)", timeoutSeconds: 0.5)).Verdict);
+    });
+
     // The IHDR chunk follows the 8-byte signature: length, type, then width and height, big-endian.
     private static (int Width, int Height) PngSize(ReadOnlyMemory<byte> png) =>
         (System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.Span[16..]), System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.Span[20..]));

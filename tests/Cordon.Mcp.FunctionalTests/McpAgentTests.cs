@@ -79,9 +79,13 @@ public sealed class McpAgentTests(McpServerFixture fixture)
         Assert.Contains(id, r.GetProperty("first").GetProperty("text").GetString(), StringComparison.Ordinal);
         Assert.Equal("42.0", Structured(r, "second").GetProperty("value").GetString());
         Assert.False(Structured(r, "second").GetProperty("session_created").GetBoolean());
+        Assert.Equal("ok", Structured(r, "second").GetProperty("verdict").GetString());
+        Assert.True(Structured(r, "second").GetProperty("memory_bytes").GetInt64() > 0, "execute reports the session's memory");
+        Assert.True(Structured(r, "second").GetProperty("cpu_time_ms").GetDouble() >= 0);
         // The cell's own exception is a result, and the state survives it.
         Assert.False(r.GetProperty("error").GetProperty("isError").GetBoolean());
         Assert.Equal("ZeroDivisionError", Structured(r, "error").GetProperty("error").GetProperty("type").GetString());
+        Assert.Equal("error", Structured(r, "error").GetProperty("verdict").GetString());
         Assert.Equal("42", Structured(r, "third").GetProperty("value").GetString());
         Assert.Equal("2", Structured(r, "lines").GetProperty("value").GetString());
         Assert.Equal(4, Structured(r, "command").GetProperty("exit_code").GetInt32());

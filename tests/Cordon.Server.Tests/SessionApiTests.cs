@@ -34,9 +34,11 @@ public sealed class SessionApiTests : IAsyncLifetime
         Assert.Contains(_app.Logs.Events, e => e.Id.Id == 3201 && e.Message.Contains(id, StringComparison.Ordinal));
 
         var cell = await CellAsync(id, "x = 20\nprint('hi')\nx + 1");
-        Assert.Equal(["cell", "stdout", "stderr", "output_truncated", "value", "error", "timed_out", "kernel_restarted", "reloaded", "duration_ms", "outputs"],
+        Assert.Equal(["cell", "verdict", "stdout", "stderr", "output_truncated", "value", "error", "timed_out", "kernel_restarted", "reloaded", "duration_ms", "cpu_time_ms", "memory_bytes", "outputs"],
             cell.AsObject().Select(p => p.Key));
         Assert.Equal(1, (int)cell["cell"]!);
+        Assert.Equal("ok", (string)cell["verdict"]!);
+        Assert.True((long)cell["memory_bytes"]! > 0);
         Assert.Equal("hi\n", (string)cell["stdout"]!);
         Assert.Equal("21", (string)cell["value"]!);
         Assert.Null(cell["error"]);

@@ -224,6 +224,7 @@ public sealed class Session
                 frame.GetProperty("stream").GetString() == "stderr" ? OutputStreamKind.Stderr : OutputStreamKind.Stdout,
                 frame.GetProperty("text").GetString() ?? ""));
             var oomKills = _jail.OomKills;
+            var cpuBefore = _jail.CpuTimeSoFar;
             if (!kernel.TrySend(message))
                 throw new CordonException(CordonErrorCode.SessionNotFound, $"Session {Id}: session not found or expired (its kernel is gone).");
             JsonDocument? reply;
@@ -262,16 +263,19 @@ public sealed class Session
             Touch();
             using (reply)
             {
-                return reply is null
+                var result = reply is null
                     ? new CellResult
                     {
                         Cell = cell,
+                        Verdict = timedOut ? CellVerdict.Timeout : died?.Type == MemoryLimitError ? CellVerdict.MemoryLimit : CellVerdict.KernelDied,
                         TimedOut = timedOut,
                         KernelRestarted = restarted,
                         Duration = duration,
                         Error = died ?? new CellError("KernelRestarted", $"The cell did not stop within {_options.InterruptGrace.TotalSeconds:0.#} s of its interrupt; the kernel was restarted and its state is lost.", ""),
                     }
                     : ToResult(cell, reply.RootElement, timedOut, duration);
+                var cpu = _jail.CpuTimeSoFar - cpuBefore;
+                return result with { CpuTime = cpu < TimeSpan.Zero ? TimeSpan.Zero : cpu, MemoryBytes = _jail.MemoryInUse };
             }
         }
         finally
@@ -292,6 +296,8 @@ public sealed class Session
         return reply;
     }
 
+    private const string MemoryLimitError = "MemoryLimitExceeded";
+
     /// <summary>What a cell reports when its kernel died under it.</summary>
     private CellError Died(SessionKernel kernel, JsonElement death, bool oomKilled)
     {
@@ -299,7 +305,7 @@ public sealed class Session
             ? $"was killed by signal {s.GetInt32()}"
             : death.TryGetProperty("exit_code", out var c) && c.ValueKind == JsonValueKind.Number ? $"exited with code {c.GetInt32()}" : "ended";
         return oomKilled
-            ? new CellError("MemoryLimitExceeded",
+            ? new CellError(MemoryLimitError,
                 $"The {kernel.DisplayName} kernel {how}: the session's memory limit ({_jail.Spec.Limits.MemoryBytes / (1024 * 1024)} MiB) was reached. The kernel was restarted and its state is lost; use less memory or create the session with a larger limits.memory_bytes.", "")
             : new CellError("KernelDied",
                 $"The {kernel.DisplayName} kernel {how} before the cell could finish (an exit call or a crash). It was restarted and its state is lost.", "");
@@ -579,6 +585,7 @@ public sealed class Session
         return new CellResult
         {
             Cell = cell,
+            Verdict = timedOut ? CellVerdict.Timeout : error is null ? CellVerdict.Ok : CellVerdict.Error,
             Stdout = reply.GetProperty("stdout").GetString() ?? "",
             Stderr = reply.GetProperty("stderr").GetString() ?? "",
             OutputTruncated = reply.TryGetProperty("truncated", out var t) && t.ValueKind == JsonValueKind.True,

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.Json.Serialization;
 using Cordon.Jail;
 
 namespace Cordon.Engine.Sessions;
@@ -149,11 +150,39 @@ public sealed record CellRequest
 /// <param name="Traceback">The traceback text; frames of the cell name it <c>&lt;cordon session=ID cell=N&gt;</c>.</param>
 public sealed record CellError(string Type, string Message, string Traceback);
 
+/// <summary>How a cell ended, in one word (snake_case in JSON: <c>ok</c>, <c>memory_limit</c>, ...).</summary>
+[JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<CellVerdict>))]
+public enum CellVerdict
+{
+    /// <summary>It ran to its end.</summary>
+    [JsonStringEnumMemberName("ok")]
+    Ok,
+
+    /// <summary>It raised (threw) an exception: see <see cref="CellResult.Error"/>.</summary>
+    [JsonStringEnumMemberName("error")]
+    Error,
+
+    /// <summary>It hit its timeout and was interrupted (or its kernel replaced).</summary>
+    [JsonStringEnumMemberName("timeout")]
+    Timeout,
+
+    /// <summary>Its kernel was killed at the session's memory limit; the kernel was replaced.</summary>
+    [JsonStringEnumMemberName("memory_limit")]
+    MemoryLimit,
+
+    /// <summary>Its kernel exited or crashed under it (an exit call, a crash); the kernel was replaced.</summary>
+    [JsonStringEnumMemberName("kernel_died")]
+    KernelDied,
+}
+
 /// <summary>What a cell did.</summary>
 public sealed record CellResult
 {
     /// <summary>The cell's number in its session, from 1.</summary>
     public required int Cell { get; init; }
+
+    /// <summary>How it ended.</summary>
+    public CellVerdict Verdict { get; init; }
 
     /// <summary>What the cell printed to standard output (<c>sys.stdout</c>, <c>console.log</c>).</summary>
     public string Stdout { get; init; } = "";
@@ -184,6 +213,15 @@ public sealed record CellResult
 
     /// <summary>Time the cell ran, from the host's view.</summary>
     public TimeSpan Duration { get; init; }
+
+    /// <summary>
+    /// CPU time the session's processes used while the cell ran, from its cgroup: the kernel's and whatever the cell
+    /// started (a background command running meanwhile counts too).
+    /// </summary>
+    public TimeSpan CpuTime { get; init; }
+
+    /// <summary>Memory the session's processes use at the cell's end, in bytes, from its cgroup.</summary>
+    public long MemoryBytes { get; init; }
 
     /// <summary>Rich outputs, in order: each matplotlib figure open at the cell's end, as <c>image/png</c> (the figures are then closed).</summary>
     public ImmutableArray<CellOutput> Outputs { get; init; } = [];

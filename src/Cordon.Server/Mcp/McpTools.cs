@@ -244,6 +244,7 @@ public sealed class McpTools
             session_id = session.Id,
             session_created = created,
             response.Cell,
+            response.Verdict,
             response.Stdout,
             response.Stderr,
             response.OutputTruncated,
@@ -252,6 +253,8 @@ public sealed class McpTools
             response.TimedOut,
             response.KernelRestarted,
             response.DurationMs,
+            response.CpuTimeMs,
+            response.MemoryBytes,
             images = result.Outputs.Count(o => o.MimeType == "image/png"),
         };
         var text = new StringBuilder();
