@@ -76,6 +76,25 @@ public sealed class SessionIdleTests
         Assert.DoesNotContain(engine.Sessions.List(), s => s.Id == session.Id);
     }
 
+    [Fact(Timeout = 90000)]
+    public async Task A_background_command_the_supervisor_forgot_lets_the_session_go_idle()
+    {
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        await using var engine = NewEngine(clock);
+        var session = await engine.Sessions.CreateAsync(new SessionRequest { IdleTimeout = Idle });
+        await session.RunCommandAsync(new CommandRequest { Command = "true", Background = true });
+        // The supervisor remembers the newest 64 finished commands; these push the background one out.
+        for (var i = 0; i < 70; i++) await session.RunCommandAsync(new CommandRequest { Command = "true" });
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (engine.Sessions.List().Any(s => s.Id == session.Id) && DateTime.UtcNow < deadline)
+        {
+            clock.Advance(Idle * 3);
+            await Task.Delay(100);
+        }
+        Assert.DoesNotContain(engine.Sessions.List(), s => s.Id == session.Id);
+    }
+
     [Fact(Timeout = 60000)]
     public async Task A_background_command_does_not_outlast_the_session_lifetime()
     {

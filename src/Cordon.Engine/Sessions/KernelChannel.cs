@@ -5,21 +5,40 @@ using System.Threading.Channels;
 namespace Cordon.Engine.Sessions;
 
 /// <summary>
-/// The host's end of a kernel's framed replies (4-byte big-endian length, UTF-8 JSON). One reader task parses the
-/// pipe into whole frames; a caller waits for the frame with its request's id and skips stale ones (the late answer
-/// of an interrupted cell). After a restart the stream is skipped up to the supervisor's nonce, so bytes a killed
-/// kernel left half-written never desynchronise the framing.
+/// The host's end of a kernel's framed replies (4-byte big-endian length, UTF-8 JSON). One reader thread parses the
+/// pipe into whole frames; a caller waits for the frame with its request's id. After a restart the stream is skipped up
+/// to the supervisor's nonce, so bytes a killed kernel left half-written never desynchronise the framing.
 /// </summary>
+/// <remarks>
+/// Everything on this pipe comes from inside the jail, and a cell can write to it too. So only the frames the host is
+/// waiting for right now (its request's id, a kernel's hello, the supervisor's report of a kernel's death) are kept,
+/// the queue is bounded (a kernel that floods it blocks on its own pipe), and the read buffer shrinks back after a
+/// large frame: what a session writes here never costs the host more than a few frames.
+/// </remarks>
 internal sealed class KernelChannel
 {
     /// <summary>A frame longer than this is not a reply (a cell wrote to the pipe itself): framing is lost.</summary>
     private const int MaxFrameBytes = 64 * 1024 * 1024;
 
+    private const int ReadBufferBytes = 64 * 1024;
+
+    /// <summary>No request is waiting: every frame but a death report is dropped.</summary>
+    private const long NoRequest = -1;
+
     private readonly Stream _replies;
-    private readonly Channel<JsonDocument> _frames = Channel.CreateUnbounded<JsonDocument>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly Channel<Frame> _frames = Channel.CreateBounded<Frame>(new BoundedChannelOptions(64)
+    {
+        SingleReader = true,
+        SingleWriter = true,
+        FullMode = BoundedChannelFullMode.Wait,
+    });
     private readonly Lock _gate = new();
     private byte[]? _syncMarker;
     private bool _lost;
+    private long _expected;
+    private int _epoch;
+
+    private sealed record Frame(JsonDocument Document, int Epoch);
 
     public KernelChannel(Stream replies)
     {
@@ -31,26 +50,37 @@ internal sealed class KernelChannel
     /// <summary>Ends when the pipe closes (the jail ended).</summary>
     public Task Reader { get; }
 
-    /// <summary>From now on everything up to and including <paramref name="marker"/> is skipped.</summary>
+    /// <summary>From now on frames with <paramref name="id"/> are kept (0 for a kernel's hello); call before sending the request.</summary>
+    public void Expect(long id) => Volatile.Write(ref _expected, id);
+
+    /// <summary>From now on no frame is kept but a death report (the request was answered or given up).</summary>
+    public void ExpectNothing() => Expect(NoRequest);
+
+    /// <summary>
+    /// From now on everything up to and including <paramref name="marker"/> is skipped, frames already queued are
+    /// dropped, and a kernel's hello is expected.
+    /// </summary>
     public void SkipUntil(byte[] marker)
     {
         lock (_gate)
         {
             _syncMarker = marker;
             _lost = false;
+            _epoch++;
         }
+        Expect(0);
     }
 
     /// <summary>
     /// Waits for the reply with <paramref name="id"/>, or the supervisor's report that the kernel died (a frame with a
-    /// <c>died</c> member); throws <see cref="OperationCanceledException"/> on timeout. A
-    /// streamed cell's output frames (with a <c>stream</c> member) of that id go to <paramref name="onChunk"/> on the way.
+    /// <c>died</c> member); throws <see cref="OperationCanceledException"/> on timeout. A streamed cell's output frames
+    /// (with a <c>stream</c> member) of that id go to <paramref name="onChunk"/> on the way.
     /// </summary>
     public async Task<JsonDocument> WaitAsync(long id, Action<JsonElement>? onChunk, CancellationToken cancellationToken)
     {
         while (true)
         {
-            JsonDocument frame;
+            Frame frame;
             try
             {
                 frame = await _frames.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -59,29 +89,37 @@ internal sealed class KernelChannel
             {
                 throw new IOException("The session's kernel pipe closed.", e);
             }
-            var root = frame.RootElement;
-            // The supervisor's word that the kernel died answers whatever was asked of it.
-            if (root.TryGetProperty("died", out _)) return frame;
-            if (root.TryGetProperty("id", out var got) && got.TryGetInt64(out var value) && value == id)
+            var root = frame.Document.RootElement;
+            bool current;
+            lock (_gate) current = frame.Epoch == _epoch;
+            if (current && IsDeath(root)) return frame.Document;
+            if (current && IdOf(root) == id)
             {
-                if (!root.TryGetProperty("stream", out _)) return frame;
+                if (!root.TryGetProperty("stream", out _)) return frame.Document;
                 try
                 {
                     onChunk?.Invoke(root);
                 }
                 finally
                 {
-                    frame.Dispose();
+                    frame.Document.Dispose();
                 }
                 continue;
             }
-            frame.Dispose();
+            frame.Document.Dispose();
         }
     }
 
+    /// <summary>True for the supervisor's report that the kernel died (<c>{"id": -1, "died": {...}}</c>).</summary>
+    public static bool IsDeath(JsonElement frame) =>
+        frame.ValueKind == JsonValueKind.Object && frame.TryGetProperty("died", out var died) && died.ValueKind == JsonValueKind.Object;
+
+    private static long? IdOf(JsonElement frame) =>
+        frame.ValueKind == JsonValueKind.Object && frame.TryGetProperty("id", out var id) && id.TryGetInt64(out var value) ? value : null;
+
     private void ReadLoop()
     {
-        var buffer = new byte[64 * 1024];
+        var buffer = new byte[ReadBufferBytes];
         var length = 0;
         try
         {
@@ -91,19 +129,30 @@ internal sealed class KernelChannel
                 var n = _replies.Read(buffer.AsSpan(length));
                 if (n == 0) break;
                 length += n;
-                lock (_gate) length = Parse(buffer, length);
+                List<Frame> kept;
+                lock (_gate) (length, kept) = Parse(buffer, length);
+                // Outside the lock: a full queue blocks this thread (and so the kernel's writes) until the waiter reads.
+                foreach (var frame in kept) _frames.Writer.WriteAsync(frame).AsTask().GetAwaiter().GetResult();
+                // A large frame is gone: give its memory back rather than keep it for the session's whole life.
+                if (buffer.Length > ReadBufferBytes && length <= ReadBufferBytes)
+                {
+                    var smaller = new byte[ReadBufferBytes];
+                    buffer.AsSpan(0, length).CopyTo(smaller);
+                    buffer = smaller;
+                }
             }
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException or ChannelClosedException)
         {
             // The jail is being torn down.
         }
         _frames.Writer.TryComplete();
     }
 
-    /// <summary>Takes every whole frame out of the buffer and returns how many bytes are left in it.</summary>
-    private int Parse(byte[] buffer, int length)
+    /// <summary>Takes every whole frame out of the buffer; returns how many bytes are left in it and the frames worth keeping.</summary>
+    private (int Left, List<Frame> Kept) Parse(byte[] buffer, int length)
     {
+        var kept = new List<Frame>();
         var start = 0;
         if (_syncMarker is { } marker)
         {
@@ -113,11 +162,12 @@ internal sealed class KernelChannel
                 // Keep a tail that could be the marker's beginning.
                 var keep = Math.Min(length, marker.Length - 1);
                 Buffer.BlockCopy(buffer, length - keep, buffer, 0, keep);
-                return keep;
+                return (keep, kept);
             }
             start = at + marker.Length;
             _syncMarker = null;
         }
+        var expected = Volatile.Read(ref _expected);
         while (!_lost && length - start >= 4)
         {
             var size = BinaryPrimitives.ReadInt32BigEndian(buffer.AsSpan(start));
@@ -131,7 +181,9 @@ internal sealed class KernelChannel
             try
             {
                 // A copy: a document keeps using the memory it was parsed from, and this buffer is reused at once.
-                _frames.Writer.TryWrite(JsonDocument.Parse(buffer.AsMemory(start + 4, size).ToArray()));
+                var document = JsonDocument.Parse(buffer.AsMemory(start + 4, size).ToArray());
+                if (IsDeath(document.RootElement) || (expected != NoRequest && IdOf(document.RootElement) == expected)) kept.Add(new Frame(document, _epoch));
+                else document.Dispose();
             }
             catch (JsonException)
             {
@@ -139,8 +191,8 @@ internal sealed class KernelChannel
             }
             start += 4 + size;
         }
-        if (_lost) return 0;
+        if (_lost) return (0, kept);
         Buffer.BlockCopy(buffer, start, buffer, 0, length - start);
-        return length - start;
+        return (length - start, kept);
     }
 }

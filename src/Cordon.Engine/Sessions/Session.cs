@@ -25,7 +25,8 @@ public sealed class Session
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _cells = new(1, 1);
     private readonly SemaphoreSlim _control = new(1, 1);
-    private readonly StreamReader _controlReplies;
+    private readonly SupervisorChannel _supervisor;
+    private readonly Lock _closingGate = new();
     private readonly Task[] _drains;
     private readonly long _outputLimit;
     private long _nextRequest;
@@ -52,7 +53,8 @@ public sealed class Session
         var lifetime = request.MaxLifetime ?? options.MaxLifetime;
         MaxLifetime = lifetime < options.MaxLifetime ? lifetime : options.MaxLifetime;
         _kernels = Languages.ToDictionary(l => l, l => new SessionKernel(l, jail.ExtraPipes[SessionKernel.PipesOf(l).Requests], jail.ExtraPipes[SessionKernel.PipesOf(l).Replies]), StringComparer.Ordinal);
-        _controlReplies = new StreamReader(jail.ExtraPipes[2], Encoding.UTF8);
+        // A command's report holds its output JSON-escaped (up to six bytes a byte) for both streams.
+        _supervisor = new SupervisorChannel(jail.ExtraPipes[2], (int)Math.Min(256L * 1024 * 1024, _outputLimit * 12 + 64 * 1024));
         // Output that bypasses the cell's capture (a subprocess writing to descriptor 1 or 2) is not kept, but the
         // pipes are drained so such a program never blocks on a full pipe.
         _drains = [Drain(jail.Stdout), Drain(jail.Stderr)];
@@ -114,9 +116,9 @@ public sealed class Session
                     {
                         NoteCommand(ToCommandResult(await ControlAsync("cmdget " + id, CancellationToken.None, CordonErrorCode.InvalidRequest).ConfigureAwait(false)));
                     }
-                    catch (CordonException e) when (e.Code == CordonErrorCode.InvalidRequest)
+                    catch (CordonException e) when (e.Code is CordonErrorCode.CommandNotFound or CordonErrorCode.InvalidRequest)
                     {
-                        // The supervisor forgot it (long finished).
+                        // The supervisor forgot it (long finished, and more than it keeps came after it).
                         NoteCommand(new CommandResult { Id = id });
                     }
                 }
@@ -166,7 +168,9 @@ public sealed class Session
             {
                 try
                 {
-                    (await kernel.Channel.WaitAsync(0, null, timeout.Token).ConfigureAwait(false)).Dispose();
+                    using var hello = await kernel.Channel.WaitAsync(0, null, timeout.Token).ConfigureAwait(false);
+                    kernel.Channel.ExpectNothing();
+                    if (KernelChannel.IsDeath(hello.RootElement)) throw new IOException("The kernel exited as it started.");
                 }
                 catch (Exception e) when (e is OperationCanceledException or IOException && !cancellationToken.IsCancellationRequested)
                 {
@@ -200,14 +204,13 @@ public sealed class Session
     public async Task<CellResult> RunCellAsync(CellRequest request, Action<CellStreamChunk>? onOutput, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var errors = request.Validate().ToList();
         var language = SessionLanguages.Canonical(request.Language);
-        if (language is null || !_kernels.TryGetValue(language, out var kernel))
-            throw new CordonException(CordonErrorCode.InvalidRequest,
-                $"Session {Id} has no '{JailFiles.Printable(request.Language)}' kernel; its kernels: {string.Join(", ", Languages)}. Create a session with that language to run it.");
+        if (language is null || !_kernels.ContainsKey(language))
+            errors.Add($"this session has no '{JailFiles.Printable(request.Language)}' kernel; its kernels: {string.Join(", ", Languages)} (create a session with that language to run it)");
+        if (errors.Count > 0) throw new CordonException(CordonErrorCode.InvalidRequest, $"Invalid cell for session {Id}: {string.Join("; ", errors)}.", errors);
+        var kernel = _kernels[language!];
         var timeout = request.Timeout ?? _options.CellTimeout;
-        if (timeout <= TimeSpan.Zero) throw new CordonException(CordonErrorCode.InvalidRequest, "A cell's timeout must be positive.");
-        if (request.MaxImageSide is < 16 or > 10000)
-            throw new CordonException(CordonErrorCode.InvalidRequest, "A cell's largest image side must be from 16 to 10000 pixels.");
         ThrowIfClosed();
         await _cells.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -220,11 +223,19 @@ public sealed class Session
             var message = new Dictionary<string, object> { ["id"] = id, ["op"] = "exec", ["cell"] = cell, ["code"] = request.Code, ["max_output"] = _outputLimit, ["max_image_side"] = request.MaxImageSide ?? 0 };
             // Only a caller who listens makes the kernel stream: a plain cell stays one frame each way.
             if (onOutput is not null) message["stream"] = true;
-            Action<JsonElement>? onChunk = onOutput is null ? null : frame => onOutput(new CellStreamChunk(
-                frame.GetProperty("stream").GetString() == "stderr" ? OutputStreamKind.Stderr : OutputStreamKind.Stdout,
-                frame.GetProperty("text").GetString() ?? ""));
+            // Streamed text comes from inside the jail: never more of it than the cell's own output limit allows.
+            var streamed = 0L;
+            Action<JsonElement>? onChunk = onOutput is null ? null : frame =>
+            {
+                if (!frame.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String) return;
+                var piece = text.GetString()!;
+                if ((streamed += piece.Length) > 2 * _outputLimit) return;
+                var stderr = frame.TryGetProperty("stream", out var stream) && stream.ValueKind == JsonValueKind.String && stream.ValueEquals("stderr");
+                onOutput(new CellStreamChunk(stderr ? OutputStreamKind.Stderr : OutputStreamKind.Stdout, piece));
+            };
             var oomKills = _jail.OomKills;
             var cpuBefore = _jail.CpuTimeSoFar;
+            kernel.Channel.Expect(id);
             if (!kernel.TrySend(message))
                 throw new CordonException(CordonErrorCode.SessionNotFound, $"Session {Id}: session not found or expired (its kernel is gone).");
             JsonDocument? reply;
@@ -236,9 +247,7 @@ public sealed class Session
             {
                 // A caller that stops waiting takes its cell with it: the kernel is free again before the next one.
                 Log.CellCancelled(_logger, Id, cell, kernel.Language);
-                using (await StopCellAsync(kernel, id, onChunk, CancellationToken.None).ConfigureAwait(false))
-                {
-                }
+                (await StopCellAsync(kernel, id, onChunk).ConfigureAwait(false))?.Dispose();
                 throw;
             }
             var timedOut = reply is null;
@@ -246,37 +255,54 @@ public sealed class Session
             if (reply is null)
             {
                 Log.CellInterrupted(_logger, Id, cell, kernel.Language);
-                reply = await StopCellAsync(kernel, id, onChunk, cancellationToken).ConfigureAwait(false);
-                restarted = reply is null;
+                reply = await StopCellAsync(kernel, id, onChunk).ConfigureAwait(false);
+                restarted = reply is null || KernelChannel.IsDeath(reply.RootElement);
             }
-            CellError? died = null;
-            if (reply is not null && reply.RootElement.TryGetProperty("died", out var death))
+            else if (KernelChannel.IsDeath(reply.RootElement))
             {
-                died = Died(kernel, death, _jail.OomKills > oomKills);
-                Log.KernelDied(_logger, Id, cell, kernel.Language, died.Message);
-                reply.Dispose();
-                reply = null;
-                await RestartKernelCoreAsync(kernel, cancellationToken).ConfigureAwait(false);
+                await RestartKernelCoreAsync(kernel).ConfigureAwait(false);
                 restarted = true;
             }
+            kernel.Channel.ExpectNothing();
             var duration = Stopwatch.GetElapsedTime(started);
             Touch();
+            CellResult? result;
             using (reply)
             {
-                var result = reply is null
+                CellError? died = null;
+                if (reply is not null && KernelChannel.IsDeath(reply.RootElement))
+                {
+                    died = Died(kernel, reply.RootElement.GetProperty("died"), _jail.OomKills > oomKills);
+                    Log.KernelDied(_logger, Id, cell, kernel.Language, died.Message);
+                }
+                result = reply is null || died is not null
                     ? new CellResult
                     {
                         Cell = cell,
-                        Verdict = timedOut ? CellVerdict.Timeout : died?.Type == MemoryLimitError ? CellVerdict.MemoryLimit : CellVerdict.KernelDied,
+                        Verdict = died is null ? CellVerdict.Timeout : died.Type == MemoryLimitError ? CellVerdict.MemoryLimit : CellVerdict.KernelDied,
                         TimedOut = timedOut,
                         KernelRestarted = restarted,
                         Duration = duration,
                         Error = died ?? new CellError("KernelRestarted", $"The cell did not stop within {_options.InterruptGrace.TotalSeconds:0.#} s of its interrupt; the kernel was restarted and its state is lost.", ""),
                     }
-                    : ToResult(cell, reply.RootElement, timedOut, duration);
-                var cpu = _jail.CpuTimeSoFar - cpuBefore;
-                return result with { CpuTime = cpu < TimeSpan.Zero ? TimeSpan.Zero : cpu, MemoryBytes = _jail.MemoryInUse };
+                    : TryToResult(cell, reply.RootElement, timedOut, duration);
             }
+            if (result is null)
+            {
+                // The reply had the cell's id but not a reply's shape: the cell wrote to the kernel's own descriptor.
+                await RestartKernelCoreAsync(kernel).ConfigureAwait(false);
+                result = new CellResult
+                {
+                    Cell = cell,
+                    Verdict = CellVerdict.KernelDied,
+                    TimedOut = timedOut,
+                    KernelRestarted = true,
+                    Duration = duration,
+                    Error = new CellError("KernelProtocolError", $"The {kernel.DisplayName} kernel's reply was malformed (did the cell write to the kernel's own descriptors?). The kernel was restarted and its state is lost.", ""),
+                };
+            }
+            var cpu = _jail.CpuTimeSoFar - cpuBefore;
+            return result with { CpuTime = cpu < TimeSpan.Zero ? TimeSpan.Zero : cpu, MemoryBytes = _jail.MemoryInUse };
         }
         finally
         {
@@ -285,14 +311,15 @@ public sealed class Session
     }
 
     /// <summary>
-    /// Interrupts a running cell and waits the grace for its reply (returned, or a died report); if none comes, the
-    /// kernel is replaced and null is returned.
+    /// Interrupts a running cell and waits the grace for its reply (returned, or a died report); if none comes, or the
+    /// kernel died, the kernel is replaced. Not cancellable: it is bounded by the grace and the kernel's start timeout,
+    /// and a kernel left busy would hang the session's next cell.
     /// </summary>
-    private async Task<JsonDocument?> StopCellAsync(SessionKernel kernel, long id, Action<JsonElement>? onChunk, CancellationToken cancellationToken)
+    private async Task<JsonDocument?> StopCellAsync(SessionKernel kernel, long id, Action<JsonElement>? onChunk)
     {
-        await ControlAsync("int " + kernel.Language, cancellationToken).ConfigureAwait(false);
-        var reply = await WaitAsync(kernel, id, onChunk, _options.InterruptGrace, cancellationToken).ConfigureAwait(false);
-        if (reply is null) await RestartKernelCoreAsync(kernel, cancellationToken).ConfigureAwait(false);
+        await ControlAsync("int " + kernel.Language, CancellationToken.None).ConfigureAwait(false);
+        var reply = await WaitAsync(kernel, id, onChunk, _options.InterruptGrace, CancellationToken.None).ConfigureAwait(false);
+        if (reply is null || KernelChannel.IsDeath(reply.RootElement)) await RestartKernelCoreAsync(kernel).ConfigureAwait(false);
         return reply;
     }
 
@@ -332,7 +359,7 @@ public sealed class Session
         {
             ThrowIfClosed();
             Touch();
-            foreach (var language in languages) await RestartKernelCoreAsync(_kernels[language], cancellationToken).ConfigureAwait(false);
+            foreach (var language in languages) await RestartKernelCoreAsync(_kernels[language]).ConfigureAwait(false);
         }
         finally
         {
@@ -340,19 +367,23 @@ public sealed class Session
         }
     }
 
-    private async Task RestartKernelCoreAsync(SessionKernel kernel, CancellationToken cancellationToken)
+    /// <summary>
+    /// Replaces a kernel. Not cancellable: once the channel skips to the nonce, only the restart's hello brings it back,
+    /// and the wait is bounded by the kernel's start timeout (after which the session is closed).
+    /// </summary>
+    private async Task RestartKernelCoreAsync(SessionKernel kernel)
     {
         var nonce = "\0cordon-sync-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         // Armed before the supervisor can write it, so no byte of the old kernel slips past.
         kernel.Channel.SkipUntil(Encoding.ASCII.GetBytes(nonce));
-        await ControlAsync($"restart {kernel.Language} {nonce}", cancellationToken).ConfigureAwait(false);
-        var hello = await WaitAsync(kernel, 0, null, _options.KernelStartTimeout, cancellationToken).ConfigureAwait(false);
-        if (hello is null)
+        await ControlAsync($"restart {kernel.Language} {nonce}", CancellationToken.None).ConfigureAwait(false);
+        using var hello = await WaitAsync(kernel, 0, null, _options.KernelStartTimeout, CancellationToken.None).ConfigureAwait(false);
+        kernel.Channel.ExpectNothing();
+        if (hello is null || KernelChannel.IsDeath(hello.RootElement))
         {
             await CloseAsync().ConfigureAwait(false);
             throw new CordonException(CordonErrorCode.SpawnFailed, $"The {kernel.DisplayName} kernel of session {Id} could not be restarted; the session was closed.");
         }
-        hello.Dispose();
         Log.KernelRestarted(_logger, Id, kernel.Language);
     }
 
@@ -403,20 +434,27 @@ public sealed class Session
         await _control.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            string? answer;
+            // The caller may give up only before the line is sent: once it is, its answer must be read, or every later
+            // control line would get the answer of the one before it.
+            cancellationToken.ThrowIfCancellationRequested();
+            string answer;
             try
             {
-                await _jail.Stdin.WriteAsync(Encoding.UTF8.GetBytes(line + "\n"), cancellationToken).ConfigureAwait(false);
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                timeout.CancelAfter(_options.KernelStartTimeout);
-                answer = await _controlReplies.ReadLineAsync(timeout.Token).ConfigureAwait(false);
+                await _jail.Stdin.WriteAsync(Encoding.UTF8.GetBytes(line + "\n"), CancellationToken.None).ConfigureAwait(false);
+                using var timeout = new CancellationTokenSource(_options.KernelStartTimeout);
+                answer = await _supervisor.ReadLineAsync(timeout.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException e)
+            {
+                // A supervisor that stops answering (stopped by a signal from inside, say) leaves nothing to talk to.
+                Log.SupervisorUnresponsive(_logger, Id, _options.KernelStartTimeout.TotalSeconds);
+                _ = CloseAsync();
+                throw new CordonException(CordonErrorCode.SessionNotFound, $"Session {Id}: its supervisor stopped answering, so the session was closed.", e);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
             {
                 throw new CordonException(CordonErrorCode.SessionNotFound, $"Session {Id}: session not found or expired (its supervisor is gone).", e);
             }
-            if (answer is null)
-                throw new CordonException(CordonErrorCode.SessionNotFound, $"Session {Id}: session not found or expired (its supervisor is gone).");
             if (answer.StartsWith("error ", StringComparison.Ordinal))
                 throw new CordonException(answer == "error no such command" ? CordonErrorCode.CommandNotFound : failure, $"Session {Id}: {line.Split(' ')[0]} failed: {answer[6..]}.");
             return answer.StartsWith("ok ", StringComparison.Ordinal) ? answer[3..] : "";
@@ -435,10 +473,9 @@ public sealed class Session
     public async Task<CommandResult> RunCommandAsync(CommandRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (string.IsNullOrWhiteSpace(request.Command) || request.Command.Contains('\0', StringComparison.Ordinal))
-            throw new CordonException(CordonErrorCode.InvalidRequest, "A command must be a non-empty shell line without NUL.");
+        var errors = request.Validate();
+        if (errors.Count > 0) throw new CordonException(CordonErrorCode.InvalidRequest, $"Invalid command for session {Id}: {string.Join("; ", errors)}.", errors);
         var timeout = request.Timeout ?? (request.Background ? null : _options.CellTimeout);
-        if (timeout <= TimeSpan.Zero) throw new CordonException(CordonErrorCode.InvalidRequest, "A command's timeout must be positive.");
         ThrowIfClosed();
         Touch();
         var line = JsonSerializer.Serialize(new Dictionary<string, object?>
@@ -447,24 +484,15 @@ public sealed class Session
             ["timeout"] = timeout?.TotalSeconds,
             ["max_output"] = _outputLimit,
         });
-        using (var started = JsonDocument.Parse(await ControlAsync("cmd " + line, cancellationToken, CordonErrorCode.InvalidRequest).ConfigureAwait(false)))
+        var answer = await ControlAsync("cmd " + line, cancellationToken, CordonErrorCode.InvalidRequest).ConfigureAwait(false);
         {
-            var id = started.RootElement.GetProperty("id").GetString()!;
+            var id = ReadAnswer(answer, a => a.GetProperty("id").GetString() ?? throw new FormatException("a command without an id"));
             Log.CommandStarted(_logger, Id, id, request.Background);
             if (request.Background) _background[id] = true;
             if (request.Background) return await GetCommandAsync(id, cancellationToken).ConfigureAwait(false);
             try
             {
-                // The supervisor enforces the timeout itself; the host only asks, quickly at first so a short
-                // command costs little, then less often.
-                var delay = TimeSpan.FromMilliseconds(1);
-                while (true)
-                {
-                    var result = await GetCommandAsync(id, cancellationToken).ConfigureAwait(false);
-                    if (!result.Running) return result;
-                    await Task.Delay(delay, RealTime, cancellationToken).ConfigureAwait(false);
-                    delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 50));
-                }
+                return await WaitForCommandAsync(id, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !IsClosed)
             {
@@ -479,6 +507,23 @@ public sealed class Session
                 }
                 throw;
             }
+        }
+    }
+
+    /// <summary>
+    /// Waits until a command ended and returns its final state. The supervisor enforces the command's timeout itself;
+    /// the host only asks, quickly at first so a short command costs little, then less often. Cancelling the wait
+    /// leaves the command running.
+    /// </summary>
+    public async Task<CommandResult> WaitForCommandAsync(string commandId, CancellationToken cancellationToken = default)
+    {
+        var delay = TimeSpan.FromMilliseconds(1);
+        while (true)
+        {
+            var result = await GetCommandAsync(commandId, cancellationToken).ConfigureAwait(false);
+            if (!result.Running) return result;
+            await Task.Delay(delay, RealTime, cancellationToken).ConfigureAwait(false);
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 50));
         }
     }
 
@@ -540,13 +585,30 @@ public sealed class Session
             throw new CordonException(CordonErrorCode.CommandNotFound, $"'{JailFiles.Printable(commandId)}': no such command.");
     }
 
-    private static CommandResult ToCommandResult(string answer)
+    private CommandResult ToCommandResult(string answer) => ReadAnswer(answer, CommandFrom);
+
+    /// <summary>
+    /// Reads one of the supervisor's JSON answers. One without the expected shape means something inside the jail
+    /// wrote to the supervisor's pipe: the protocol cannot be trusted any more, so the session is closed.
+    /// </summary>
+    private T ReadAnswer<T>(string answer, Func<JsonElement, T> read)
     {
-        using var document = JsonDocument.Parse(answer);
-        var r = document.RootElement;
-        return new CommandResult
+        try
         {
-            Id = r.GetProperty("id").GetString()!,
+            using var document = JsonDocument.Parse(answer);
+            return read(document.RootElement);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException or FormatException)
+        {
+            _ = CloseAsync();
+            throw new CordonException(CordonErrorCode.SessionNotFound, $"Session {Id}: its supervisor's answer was malformed, so the session was closed.", e);
+        }
+    }
+
+    private static CommandResult CommandFrom(JsonElement r) =>
+        new()
+        {
+            Id = r.GetProperty("id").GetString() ?? throw new FormatException("a command without an id"),
             Running = r.GetProperty("running").GetBoolean(),
             ExitCode = r.GetProperty("exit_code").ValueKind == JsonValueKind.Number ? r.GetProperty("exit_code").GetInt32() : null,
             Signal = r.GetProperty("signal").ValueKind == JsonValueKind.Number ? r.GetProperty("signal").GetInt32() : null,
@@ -556,7 +618,6 @@ public sealed class Session
             TimedOut = r.GetProperty("timed_out").GetBoolean(),
             Duration = TimeSpan.FromMilliseconds(r.GetProperty("duration_ms").GetDouble()),
         };
-    }
 
     /// <summary>The kernel's reply to <paramref name="id"/>, or null after <paramref name="timeout"/>.</summary>
     private async Task<JsonDocument?> WaitAsync(SessionKernel kernel, long id, Action<JsonElement>? onChunk, TimeSpan timeout, CancellationToken cancellationToken)
@@ -574,6 +635,19 @@ public sealed class Session
         catch (IOException e)
         {
             throw new CordonException(CordonErrorCode.SessionNotFound, $"Session {Id}: session not found or expired (its jail ended).", e);
+        }
+    }
+
+    /// <summary>The cell's result from the kernel's reply; null when the reply does not have a reply's shape.</summary>
+    private static CellResult? TryToResult(int cell, JsonElement reply, bool timedOut, TimeSpan duration)
+    {
+        try
+        {
+            return ToResult(cell, reply, timedOut, duration);
+        }
+        catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException)
+        {
+            return null;
         }
     }
 
@@ -644,7 +718,7 @@ public sealed class Session
     /// <summary>Kills everything in the session and removes its cgroup and workspace. Idempotent; returns when all is gone.</summary>
     internal Task CloseAsync()
     {
-        lock (_cells)
+        lock (_closingGate)
         {
             if (_closing is null)
             {
@@ -658,8 +732,7 @@ public sealed class Session
     private async Task CloseCoreAsync()
     {
         await _jail.DisposeAsync().ConfigureAwait(false);
-        await Task.WhenAll(_drains.Concat(_kernels.Values.Select(k => k.Channel.Reader))).ConfigureAwait(false);
-        _controlReplies.Dispose();
+        await Task.WhenAll(_drains.Concat(_kernels.Values.Select(k => k.Channel.Reader)).Append(_supervisor.Reader)).ConfigureAwait(false);
         Log.SessionClosed(_logger, Id);
     }
 }

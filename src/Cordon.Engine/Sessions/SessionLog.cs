@@ -34,4 +34,7 @@ internal static partial class Log
 
     [LoggerMessage(2110, LogLevel.Warning, "Session {SessionId}: the {Language} kernel died during cell {Cell}: {Reason}")]
     public static partial void KernelDied(ILogger logger, string sessionId, int cell, string language, string reason);
+
+    [LoggerMessage(2111, LogLevel.Warning, "Session {SessionId}: its supervisor did not answer within {Seconds} s; closing the session")]
+    public static partial void SupervisorUnresponsive(ILogger logger, string sessionId, double seconds);
 }

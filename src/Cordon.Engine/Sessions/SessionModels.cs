@@ -142,6 +142,19 @@ public sealed record CellRequest
     /// (agents pay per pixel). Null for the figure's own size. From 16 to 10000.
     /// </summary>
     public int? MaxImageSide { get; init; }
+
+    /// <summary>The longest timeout a cell or command may have: a day (a timer cannot count much further).</summary>
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromDays(1);
+
+    /// <summary>Returns every problem with this cell; empty when it can run (the session checks its language).</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (Code is null) errors.Add("a cell needs code");
+        if (Timeout is { } t && (t <= TimeSpan.Zero || t > MaxTimeout)) errors.Add("a cell's timeout must be positive and at most a day");
+        if (MaxImageSide is < 16 or > 10000) errors.Add("a cell's largest image side must be from 16 to 10000 pixels");
+        return errors;
+    }
 }
 
 /// <summary>An exception a cell raised, as the interpreter reports it (a result, not a fault of Cordon).</summary>
@@ -151,7 +164,7 @@ public sealed record CellRequest
 public sealed record CellError(string Type, string Message, string Traceback);
 
 /// <summary>How a cell ended, in one word (snake_case in JSON: <c>ok</c>, <c>memory_limit</c>, ...).</summary>
-[JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<CellVerdict>))]
+[JsonConverter(typeof(JsonStringEnumConverter<CellVerdict>))]
 public enum CellVerdict
 {
     /// <summary>It ran to its end.</summary>
@@ -246,6 +259,16 @@ public sealed record CommandRequest
 
     /// <summary>True to return at once with the command's id; its output is read later with <see cref="Session.GetCommandAsync"/>.</summary>
     public bool Background { get; init; }
+
+    /// <summary>Returns every problem with this command; empty when it can run.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(Command) || Command.Contains('\0', StringComparison.Ordinal))
+            errors.Add("a command must be a non-empty shell line without NUL");
+        if (Timeout is { } t && (t <= TimeSpan.Zero || t > CellRequest.MaxTimeout)) errors.Add("a command's timeout must be positive and at most a day");
+        return errors;
+    }
 }
 
 /// <summary>A command's state: finished, or still running with its output so far.</summary>
