@@ -129,6 +129,32 @@ public sealed class McpHttpTests(McpServerFixture fixture)
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task A_second_call_reusing_an_id_in_flight_is_served_and_a_cancel_reaches_only_the_first()
+    {
+        using var a = Client(McpServerFixture.KeyA);
+        var first = (await CallAsync(a, "create_session", new JsonObject())).GetProperty("structuredContent").GetProperty("session_id").GetString()!;
+        var second = (await CallAsync(a, "create_session", new JsonObject())).GetProperty("structuredContent").GetProperty("session_id").GetString()!;
+        try
+        {
+            var cancelled = PostAsync(a, ToolCall(5, "execute", new JsonObject { ["session_id"] = first, ["code"] = "import time\nopen('started', 'w').close()\ntime.sleep(60)" }));
+            await WaitForFileAsync(a, first, "started");
+            var served = PostAsync(a, ToolCall(5, "execute", new JsonObject { ["session_id"] = second, ["code"] = "import time\nopen('started', 'w').close()\ntime.sleep(3)\nprint('served')" }));
+            await WaitForFileAsync(a, second, "started");
+
+            Assert.Equal(HttpStatusCode.Accepted, (await CancelAsync(a, 5)).StatusCode);
+            Assert.DoesNotContain("\"result\"", await cancelled, StringComparison.Ordinal);
+            // With the first gone, the id names no call it can cancel: the second was never registered under it.
+            Assert.Equal(HttpStatusCode.Accepted, (await CancelAsync(a, 5)).StatusCode);
+            Assert.Contains("served\\n", await served, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await CallAsync(a, "close_session", new JsonObject { ["session_id"] = first });
+            await CallAsync(a, "close_session", new JsonObject { ["session_id"] = second });
+        }
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task An_execute_that_created_its_session_and_is_cancelled_closes_that_session()
     {
         using var a = Client(McpServerFixture.KeyA);
