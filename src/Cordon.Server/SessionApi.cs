@@ -44,10 +44,10 @@ public static class SessionApi
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
-        sessions.MapGet("", (EngineService service) =>
-                TypedResults.Json(service.Engine.Sessions.List().Select(SessionResponse.From).ToList(), CordonServer.Json))
+        sessions.MapGet("", (HttpContext context, EngineService service) =>
+                TypedResults.Json(service.Engine.Sessions.List(Clients.Owner(context)).Select(SessionResponse.From).ToList(), CordonServer.Json))
             .WithName("ListSessions")
-            .WithSummary("The live sessions, oldest first.")
+            .WithSummary("The caller's live sessions (those created with the same API key), oldest first.")
             .Produces<List<SessionResponse>>(StatusCodes.Status200OK)
             .ProducesProblem(StatusCodes.Status401Unauthorized);
         sessions.MapGet("/{id}", (HttpContext context, EngineService service, string id) =>
@@ -256,6 +256,8 @@ public static class SessionApi
             MaxLifetime = body.MaxLifetimeSeconds is { } life ? TimeSpan.FromSeconds(life) : null,
             Network = body.Network ?? false,
             Labels = body.Labels?.ToImmutableDictionary(StringComparer.Ordinal) ?? ImmutableDictionary<string, string>.Empty,
+            // Only the same key (or, without keys, any caller) finds it again, here and over MCP.
+            Owner = Clients.Owner(context),
         };
         // The engine checks these again; asking here puts its problems in the same answer as ours.
         errors.AddRange(request.Validate());
@@ -287,7 +289,7 @@ public static class SessionApi
         var logger = loggerFactory.CreateLogger("Cordon.Server.SessionApi");
         try
         {
-            await service.Engine.Sessions.DeleteAsync(id).ConfigureAwait(false);
+            await service.Engine.Sessions.DeleteAsync(id, Clients.Owner(context)).ConfigureAwait(false);
         }
         catch (CordonException e)
         {
@@ -316,9 +318,9 @@ public static class SessionApi
         var started = Stopwatch.GetTimestamp();
         // Unbounded is bounded here: the kernel streams at most the session's output limit per cell.
         var chunks = streaming ? Channel.CreateUnbounded<CellStreamChunk>(new UnboundedChannelOptions { SingleReader = true }) : null;
-        // Not cancelled when the client goes away: a cell stopped half-way would leave the kernel busy with it
-        // under the next cell; it has its own timeout, and its state is what the session is for.
-        var run = session.RunCellAsync(request, chunks is null ? null : chunk => chunks.Writer.TryWrite(chunk), CancellationToken.None);
+        // A client that goes away takes its cell with it: the session interrupts the cell (replacing the kernel only
+        // if it will not stop), so the next cell finds the kernel free and, as a rule, its state intact.
+        var run = session.RunCellAsync(request, chunks is null ? null : chunk => chunks.Writer.TryWrite(chunk), context.RequestAborted);
         var events = new NativeApi.EventStream(context);
         try
         {
@@ -434,7 +436,7 @@ public static class SessionApi
     {
         try
         {
-            return service.Engine.Sessions.Get(id);
+            return service.Engine.Sessions.Get(id, Clients.Owner(context));
         }
         catch (CordonException e)
         {

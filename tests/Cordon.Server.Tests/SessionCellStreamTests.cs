@@ -73,6 +73,42 @@ public sealed class SessionCellStreamTests : IAsyncLifetime
         Assert.Equal("'function'", (string)(await plain.JsonAsync())["value"]!);
     }
 
+    [Fact(Timeout = 90000)]
+    public async Task A_client_that_hangs_up_mid_cell_stops_it_and_the_next_cell_answers_with_the_state_kept()
+    {
+        // Real Kestrel on 127.0.0.1: a dropped TCP connection is what a client that hangs up does.
+        await using var app = await TestApp.StartAsync(kestrel: true);
+        var created = await (await app.Client.PostAsync("/v1/sessions", Json(new JsonObject()))).JsonAsync();
+        var id = (string)created["id"]!;
+        Assert.Equal(200, (int)(await app.Client.PostAsync($"/v1/sessions/{id}/cells", Json(new JsonObject { ["code"] = "x = 41" }))).StatusCode);
+
+        // Its own client and connection, closed outright: nothing drains the stream or reuses the connection.
+        using (var hangingUp = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = app.Client.BaseAddress })
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/sessions/{id}/cells")
+            {
+                // Its timeout is far beyond the test's: only the hang-up can end it in time.
+                Content = Json(new JsonObject { ["code"] = "print('looping', flush=True)\nwhile True: pass", ["timeout_ms"] = 600000 }),
+            };
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+            using var response = await hangingUp.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            await foreach (var e in Sse.ReadAsync(response))
+            {
+                Assert.Equal("looping\n", (string)e.Data["data"]!);
+                break;
+            }
+        }
+
+        using var prompt = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var next = await app.Client.PostAsync($"/v1/sessions/{id}/cells", Json(new JsonObject { ["code"] = "x + 1" }), prompt.Token);
+        var result = await next.JsonAsync();
+        Assert.True((int)next.StatusCode == 200, result.ToJsonString());
+        Assert.Equal("42", (string)result["value"]!);
+        Assert.False((bool)result["kernel_restarted"]!);
+        Assert.Equal(3, (int)result["cell"]!);
+        Assert.Contains(app.Logs.Events, e => e.Message.Contains($"Session {id}: cell 2 (python) cancelled by its caller", StringComparison.Ordinal));
+    }
+
     private Task<HttpResponseMessage> StreamCellAsync(string id, JsonObject body)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/sessions/{id}/cells") { Content = Json(body) };

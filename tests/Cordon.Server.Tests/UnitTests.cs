@@ -53,12 +53,14 @@ public sealed class UnitTests
     }
 
     [Fact(Timeout = 10000)]
-    public async Task Api_keys_match_exactly_and_have_short_ids()
+    public async Task Api_keys_match_exactly_and_have_short_ids_and_whole_hash_owners()
     {
         await Task.Yield();
         var keys = new ApiKeys(["first-key-0123456789", "second-key-0123456789"]);
         Assert.True(keys.Enabled);
-        Assert.Equal(ApiKeys.KeyId("second-key-0123456789"), keys.Match("second-key-0123456789"));
+        Assert.Equal(new ApiKeyIdentity(ApiKeys.KeyId("second-key-0123456789"), ApiKeys.Owner("second-key-0123456789")), keys.Match("second-key-0123456789"));
+        Assert.Matches("^key:[0-9a-f]{64}$", ApiKeys.Owner("first-key-0123456789"));
+        Assert.NotEqual(ApiKeys.Owner("first-key-0123456789"), ApiKeys.Owner("second-key-0123456789"));
         Assert.Null(keys.Match("second-key-012345678"));
         Assert.Null(keys.Match(""));
         Assert.Matches("^[0-9a-f]{8}$", ApiKeys.KeyId("first-key-0123456789"));

@@ -47,6 +47,7 @@ public sealed class Session
         _outputLimit = jail.Spec.Limits.OutputBytes;
         Languages = [.. request.Languages.Select(l => SessionLanguages.Canonical(l)!).Distinct()];
         Labels = request.Labels;
+        Owner = request.Owner;
         CreatedAt = clock.GetUtcNow();
         _lastUsedTicks = CreatedAt.UtcTicks;
         IdleTimeout = request.IdleTimeout ?? options.IdleTimeout;
@@ -68,6 +69,9 @@ public sealed class Session
 
     /// <summary>Its labels.</summary>
     public ImmutableDictionary<string, string> Labels { get; }
+
+    /// <summary>Who it belongs to (<see cref="SessionRequest.Owner"/>); null when nobody.</summary>
+    public string? Owner { get; }
 
     /// <summary>When it was created.</summary>
     public DateTimeOffset CreatedAt { get; }
@@ -148,7 +152,7 @@ public sealed class Session
     {
         var idleEnd = LastUsedAt + IdleTimeout;
         var lifeEnd = CreatedAt + MaxLifetime;
-        return new SessionInfo(Id, Languages, Labels, CreatedAt, LastUsedAt, idleEnd < lifeEnd ? idleEnd : lifeEnd, Volatile.Read(ref _cellCount));
+        return new SessionInfo(Id, Languages, Labels, CreatedAt, LastUsedAt, idleEnd < lifeEnd ? idleEnd : lifeEnd, Volatile.Read(ref _cellCount), Owner);
     }
 
     /// <summary>Starts the jail and its kernel and waits for the kernel's hello.</summary>

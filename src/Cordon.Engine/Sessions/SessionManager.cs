@@ -100,26 +100,35 @@ public sealed class SessionManager : IAsyncDisposable
         }
     }
 
-    /// <summary>The live session with this id; <see cref="CordonErrorCode.SessionNotFound"/> otherwise.</summary>
-    public Session Get(string id)
+    /// <summary>
+    /// The live session with this id of <paramref name="owner"/> (null: an unowned one); <see cref="CordonErrorCode.SessionNotFound"/>
+    /// otherwise: another owner's session is not found, exactly like a missing one.
+    /// </summary>
+    public Session Get(string id, string? owner = null)
     {
         ArgumentNullException.ThrowIfNull(id);
-        if (_sessions.TryGetValue(id, out var session) && !session.IsClosed && !IsExpired(session, _clock.GetUtcNow())) return session;
+        if (_sessions.TryGetValue(id, out var session) && Owns(session, owner) && !session.IsClosed && !IsExpired(session, _clock.GetUtcNow())) return session;
         throw NotFound(id);
     }
 
-    /// <summary>Snapshots of the live sessions.</summary>
-    public IReadOnlyList<SessionInfo> List() =>
-        [.. _sessions.Values.Where(s => !s.IsClosed).Select(s => s.Describe()).OrderBy(s => s.CreatedAt)];
+    /// <summary>Snapshots of the live sessions of <paramref name="owner"/> (null: the unowned ones), oldest first.</summary>
+    public IReadOnlyList<SessionInfo> List(string? owner = null) =>
+        [.. _sessions.Values.Where(s => !s.IsClosed && Owns(s, owner)).Select(s => s.Describe()).OrderBy(s => s.CreatedAt)];
 
-    /// <summary>Deletes a session: returns when nothing of it is left. <see cref="CordonErrorCode.SessionNotFound"/> for an unknown id.</summary>
-    public async Task DeleteAsync(string id)
+    /// <summary>
+    /// Deletes a session of <paramref name="owner"/> (null: an unowned one): returns when nothing of it is left.
+    /// <see cref="CordonErrorCode.SessionNotFound"/> for an unknown id or another owner's session.
+    /// </summary>
+    public async Task DeleteAsync(string id, string? owner = null)
     {
         ArgumentNullException.ThrowIfNull(id);
-        if (!_sessions.TryRemove(id, out var session)) throw NotFound(id);
+        // Removed only if it is still the owner's session found here, so a lookup and a removal cannot race apart.
+        if (!_sessions.TryGetValue(id, out var session) || !Owns(session, owner) || !_sessions.TryRemove(new KeyValuePair<string, Session>(id, session))) throw NotFound(id);
         Log.SessionDeleted(_logger, id);
         await CloseAsync(session).ConfigureAwait(false);
     }
+
+    private static bool Owns(Session session, string? owner) => string.Equals(session.Owner, owner, StringComparison.Ordinal);
 
     internal static CordonException NotFound(string id) =>
         new(CordonErrorCode.SessionNotFound, $"Session '{JailFiles.Printable(id)}': session not found or expired.");

@@ -80,6 +80,13 @@ public sealed record SessionRequest
     /// <summary>Free-form labels, kept with the session and listed with it.</summary>
     public ImmutableDictionary<string, string> Labels { get; init; } = ImmutableDictionary<string, string>.Empty;
 
+    /// <summary>
+    /// Who the session belongs to: the caller's identity, set by the front end (never taken from a request body).
+    /// <see cref="SessionManager"/> finds, lists and deletes a session only for the same owner; null is a library
+    /// caller's own, unowned sessions.
+    /// </summary>
+    public string? Owner { get; init; }
+
     /// <summary>Returns every problem with this request; empty when it can be served.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -94,6 +101,7 @@ public sealed record SessionRequest
             errors.Add("a session has no wall or CPU time limit; give each cell a timeout instead");
         if (IdleTimeout is { } idle && idle <= TimeSpan.Zero) errors.Add("idle timeout must be positive");
         if (MaxLifetime is { } life && life <= TimeSpan.Zero) errors.Add("maximum lifetime must be positive");
+        if (Owner is { Length: 0 }) errors.Add("owner must not be empty (null for none)");
         if (Labels.Count > 32 || Labels.Any(l => l.Key.Length is 0 or > 64 || l.Value.Length > 256))
             errors.Add("at most 32 labels, names of 1 to 64 characters and values of at most 256");
         return errors;
@@ -310,5 +318,6 @@ public sealed record CommandResult
 /// <param name="LastUsedAt">When it was last used.</param>
 /// <param name="ExpiresAt">When it ends at the latest (idle timeout or lifetime, whichever comes first).</param>
 /// <param name="Cells">Cells run so far.</param>
+/// <param name="Owner">Who it belongs to (<see cref="SessionRequest.Owner"/>); null when nobody.</param>
 public sealed record SessionInfo(string Id, ImmutableArray<string> Languages, ImmutableDictionary<string, string> Labels,
-    DateTimeOffset CreatedAt, DateTimeOffset LastUsedAt, DateTimeOffset ExpiresAt, int Cells);
+    DateTimeOffset CreatedAt, DateTimeOffset LastUsedAt, DateTimeOffset ExpiresAt, int Cells, string? Owner = null);

@@ -25,4 +25,7 @@ internal static partial class McpLog
 
     [LoggerMessage(EventId = 706, Level = LogLevel.Information, Message = "MCP tool {Tool} (session {SessionId}) cancelled by its client after {ElapsedMs} ms; stopping what it runs")]
     public static partial void CallStopped(ILogger logger, string tool, string? sessionId, long elapsedMs);
+
+    [LoggerMessage(EventId = 707, Level = LogLevel.Information, Message = "MCP session {SessionId} of {Client} closed: the execute call that created it ended without a result")]
+    public static partial void UnclaimedSessionClosed(ILogger logger, string sessionId, string client);
 }

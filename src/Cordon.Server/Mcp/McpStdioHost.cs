@@ -12,7 +12,7 @@ namespace Cordon.Server.Mcp;
 /// </summary>
 public static class McpStdioHost
 {
-    /// <summary>The client key of the stdio client: it owns every session it creates, up to the per-client cap.</summary>
+    /// <summary>The owner identity (and log name) of the stdio client: it owns every session it creates, up to the per-client cap.</summary>
     public const string Client = "stdio";
 
     /// <summary>
@@ -36,7 +36,7 @@ public static class McpStdioHost
             var transport = new StdioServerTransport("cordon", sdkLogging);
             await using (transport.ConfigureAwait(false))
             {
-                var server = McpServer.Create(transport, tools.ServerOptions(Client), sdkLogging);
+                var server = McpServer.Create(transport, tools.ServerOptions(new McpCaller(Client, Client)), sdkLogging);
                 await using (server.ConfigureAwait(false))
                 {
                     McpLog.StdioStarted(loggerFactory.CreateLogger("Cordon.Server.Mcp"), options.Mcp.MaxSessionsPerClient, options.Mcp.CallTimeoutSeconds);

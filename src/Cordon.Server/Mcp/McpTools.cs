@@ -16,14 +16,12 @@ namespace Cordon.Server.Mcp;
 
 /// <summary>
 /// Cordon's MCP tools over one engine, for any transport: the HTTP endpoint creates a server per request with the
-/// caller's client key, the stdio host one server for its process. Sessions travel as <c>session_id</c> arguments;
-/// each belongs to the client that created it (a label), and other clients see it as not found.
+/// caller, the stdio host one server for its process. Sessions travel as <c>session_id</c> arguments; each belongs
+/// to its caller's owner identity (the engine's <see cref="SessionRequest.Owner"/>, the same as over /v1/sessions),
+/// and other owners see it as not found.
 /// </summary>
 public sealed class McpTools
 {
-    /// <summary>The session label holding the client that created a session through MCP.</summary>
-    public const string ClientLabel = "mcp.client";
-
     /// <summary>How often a long call reports progress to a client that asked for it.</summary>
     internal static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(2);
 
@@ -53,8 +51,8 @@ public sealed class McpTools
         _logger = loggerFactory.CreateLogger("Cordon.Server.Mcp");
     }
 
-    /// <summary>Server options whose tools act for <paramref name="client"/> ("key 1a2b3c4d", "anonymous", "stdio").</summary>
-    public McpServerOptions ServerOptions(string client) => new()
+    /// <summary>Server options whose tools act for <paramref name="client"/>.</summary>
+    public McpServerOptions ServerOptions(McpCaller client) => new()
     {
         ServerInfo = ServerInfo,
         ServerInstructions = "Cordon runs code in isolated sandboxes. run_code runs a program once; execute keeps state across calls in a session (its session_id comes back from the first call). Plots come back as images. A program's own error is a normal result; an isError result is Cordon's and says what to do next.",
@@ -66,7 +64,7 @@ public sealed class McpTools
         },
     };
 
-    private async ValueTask<CallToolResult> CallAsync(RequestContext<CallToolRequestParams> context, string client, CancellationToken cancellationToken)
+    private async ValueTask<CallToolResult> CallAsync(RequestContext<CallToolRequestParams> context, McpCaller client, CancellationToken cancellationToken)
     {
         var name = context.Params?.Name ?? "";
         var args = new McpArguments(context.Params?.Arguments);
@@ -99,7 +97,7 @@ public sealed class McpTools
         {
             result = Failure(e);
         }
-        McpLog.ToolCalled(_logger, name, client, SessionOf(result), (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, result.IsError == true);
+        McpLog.ToolCalled(_logger, name, client.Name, SessionOf(result), (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, result.IsError == true);
         return result;
     }
 
@@ -154,7 +152,7 @@ public sealed class McpTools
 
     private static TimeSpan Shorter(TimeSpan a, TimeSpan? b) => b is { } limit && limit < a ? limit : a;
 
-    private async Task<CallToolResult> CreateSessionAsync(McpArguments args, string client, CancellationToken cancellationToken)
+    private async Task<CallToolResult> CreateSessionAsync(McpArguments args, McpCaller client, CancellationToken cancellationToken)
     {
         var languages = args.Strings("languages");
         var idle = args.Seconds("idle_timeout_seconds", 1, SessionApiLimits.MaxSeconds);
@@ -165,11 +163,11 @@ public sealed class McpTools
             $"Created session {session.Id} ({string.Join(", ", info.Languages)}); it closes after {session.IdleTimeout.TotalMinutes:0.#} idle minutes. Pass session_id \"{session.Id}\" to execute, run_command and the file tools.");
     }
 
-    private async Task<Session> CreateOwnedAsync(string client, ImmutableArray<string> languages, TimeSpan? idle, CancellationToken cancellationToken)
+    private async Task<Session> CreateOwnedAsync(McpCaller client, ImmutableArray<string> languages, TimeSpan? idle, CancellationToken cancellationToken)
     {
         var sessions = _engine.Engine.Sessions;
         // One creation at a time per client, so two concurrent calls cannot both pass the cap.
-        var gate = _creating.GetOrAdd(client, _ => new SemaphoreSlim(1, 1));
+        var gate = _creating.GetOrAdd(client.Owner, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -183,9 +181,9 @@ public sealed class McpTools
             {
                 Languages = languages,
                 IdleTimeout = idle,
-                Labels = ImmutableDictionary<string, string>.Empty.Add(ClientLabel, client),
+                Owner = client.Owner,
             }, cancellationToken).ConfigureAwait(false);
-            McpLog.SessionCreated(_logger, session.Id, client);
+            McpLog.SessionCreated(_logger, session.Id, client.Name);
             return session;
         }
         finally
@@ -194,10 +192,10 @@ public sealed class McpTools
         }
     }
 
-    private List<SessionInfo> Owned(string client) =>
-        [.. _engine.Engine.Sessions.List().Where(s => s.Labels.TryGetValue(ClientLabel, out var owner) && owner == client)];
+    // Every session of the owner counts, whichever front end created it.
+    private IReadOnlyList<SessionInfo> Owned(McpCaller client) => _engine.Engine.Sessions.List(client.Owner);
 
-    private CallToolResult ListSessions(McpArguments args, string client)
+    private CallToolResult ListSessions(McpArguments args, McpCaller client)
     {
         Check(args);
         var sessions = Owned(client).Select(SessionResponse.From).ToList();
@@ -207,17 +205,17 @@ public sealed class McpTools
         return Success(new { sessions }, text);
     }
 
-    private async Task<CallToolResult> CloseSessionAsync(McpArguments args, string client)
+    private async Task<CallToolResult> CloseSessionAsync(McpArguments args, McpCaller client)
     {
         var id = args.String("session_id", required: true);
         Check(args);
         var session = Find(id!, client);
-        await _engine.Engine.Sessions.DeleteAsync(session.Id).ConfigureAwait(false);
-        McpLog.SessionClosed(_logger, session.Id, client);
+        await _engine.Engine.Sessions.DeleteAsync(session.Id, client.Owner).ConfigureAwait(false);
+        McpLog.SessionClosed(_logger, session.Id, client.Name);
         return Success(new { session_id = session.Id, closed = true }, $"Closed session {session.Id}.");
     }
 
-    private async Task<CallToolResult> ExecuteAsync(RequestContext<CallToolRequestParams> context, McpArguments args, string client, CancellationToken cancellationToken)
+    private async Task<CallToolResult> ExecuteAsync(RequestContext<CallToolRequestParams> context, McpArguments args, McpCaller client, CancellationToken cancellationToken)
     {
         var id = args.String("session_id");
         var code = args.String("code", required: true);
@@ -227,16 +225,27 @@ public sealed class McpTools
 
         var created = id is null;
         var session = created ? await CreateOwnedAsync(client, [language], null, cancellationToken).ConfigureAwait(false) : Find(id!, client);
-        // A cancelled cell is interrupted by the session itself (restarting the kernel if it will not stop), so
-        // nothing more is needed to stop it.
-        var cell = session.RunCellAsync(new CellRequest
+        CellResult result;
+        try
         {
-            Code = code!,
-            Language = language,
-            Timeout = timeout ?? TimeSpan.FromSeconds(_settings.CallTimeoutSeconds),
-            MaxImageSide = _settings.MaxImageSide,
-        }, cancellationToken);
-        var result = await AwaitAsync(cell, () => Task.CompletedTask, context, session.Id, cancellationToken).ConfigureAwait(false);
+            // A cancelled cell is interrupted by the session itself (restarting the kernel if it will not stop), so
+            // nothing more is needed to stop it.
+            var cell = session.RunCellAsync(new CellRequest
+            {
+                Code = code!,
+                Language = language,
+                Timeout = timeout ?? TimeSpan.FromSeconds(_settings.CallTimeoutSeconds),
+                MaxImageSide = _settings.MaxImageSide,
+            }, cancellationToken);
+            result = await AwaitAsync(cell, () => Task.CompletedTask, context, session.Id, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (created && e is OperationCanceledException or CordonException)
+        {
+            // The client never learns the id of a session created for a call that ends without a result: nobody
+            // could use it, yet it would count against the cap until its idle timeout.
+            await CloseUnclaimedAsync(session, client).ConfigureAwait(false);
+            throw;
+        }
 
         var response = CellResponse.From(result);
         var structured = new
@@ -267,7 +276,20 @@ public sealed class McpTools
         return Success(structured, text.Length == 0 ? "(no output)" : text.ToString().TrimEnd(), images);
     }
 
-    private async Task<CallToolResult> RunCommandAsync(RequestContext<CallToolRequestParams> context, McpArguments args, string client, CancellationToken cancellationToken)
+    private async Task CloseUnclaimedAsync(Session session, McpCaller client)
+    {
+        try
+        {
+            await _engine.Engine.Sessions.DeleteAsync(session.Id, client.Owner).ConfigureAwait(false);
+            McpLog.UnclaimedSessionClosed(_logger, session.Id, client.Name);
+        }
+        catch (CordonException e) when (e.Code == CordonErrorCode.SessionNotFound)
+        {
+            // Gone already (closed with its jail, or reaped).
+        }
+    }
+
+    private async Task<CallToolResult> RunCommandAsync(RequestContext<CallToolRequestParams> context, McpArguments args, McpCaller client, CancellationToken cancellationToken)
     {
         var id = args.String("session_id", required: true);
         var command = args.String("command", required: true);
@@ -276,14 +298,21 @@ public sealed class McpTools
         Check(args);
         var session = Find(id!, client);
         // Always started in the background and watched from here: a cancelled call can then kill it and still
-        // return what it printed.
+        // return what it printed. The start itself is not cancelled, or a cancel could land after the command
+        // started but before its id came back, leaving it running unwatched; the watch below sees the cancel.
         var started = await session.RunCommandAsync(new CommandRequest
         {
             Command = command!,
             Background = true,
             Timeout = timeout ?? (background ? null : TimeSpan.FromSeconds(_settings.CallTimeoutSeconds)),
-        }, cancellationToken).ConfigureAwait(false);
-        if (background) return CommandResult(session, started);
+        }, CancellationToken.None).ConfigureAwait(false);
+        if (background)
+        {
+            if (!cancellationToken.IsCancellationRequested) return CommandResult(session, started);
+            // Cancelled while it started: the client will never learn its id, so nobody could stop it.
+            await session.KillCommandAsync(started.Id, CancellationToken.None).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
         // Stopping the watch takes the command with it, as a foreground command dies with its terminal.
         using var watching = new CancellationTokenSource();
         var result = await AwaitAsync(WaitForCommandAsync(session, started.Id, watching.Token),
@@ -307,7 +336,7 @@ public sealed class McpTools
         }
     }
 
-    private async Task<CallToolResult> CommandAsync(McpArguments args, string client, Func<Session, string, Task<Engine.Sessions.CommandResult>> action)
+    private async Task<CallToolResult> CommandAsync(McpArguments args, McpCaller client, Func<Session, string, Task<Engine.Sessions.CommandResult>> action)
     {
         var id = args.String("session_id", required: true);
         var command = args.String("command_id", required: true);
@@ -343,7 +372,7 @@ public sealed class McpTools
         return Success(structured, text.ToString().TrimEnd());
     }
 
-    private CallToolResult WriteFile(McpArguments args, string client)
+    private CallToolResult WriteFile(McpArguments args, McpCaller client)
     {
         var id = args.String("session_id", required: true);
         var path = args.String("path", required: true);
@@ -364,7 +393,7 @@ public sealed class McpTools
         return Success(new { session_id = session.Id, path, bytes = bytes.Length }, $"Wrote {bytes.Length} bytes to {path}.");
     }
 
-    private CallToolResult ReadFile(McpArguments args, string client)
+    private CallToolResult ReadFile(McpArguments args, McpCaller client)
     {
         var id = args.String("session_id", required: true);
         var path = args.String("path", required: true);
@@ -381,7 +410,7 @@ public sealed class McpTools
     private static string? ImageType(ReadOnlySpan<byte> bytes) =>
         bytes.StartsWith("\x89PNG\r\n\x1a\n"u8) ? "image/png" : bytes.StartsWith("\xff\xd8\xff"u8) ? "image/jpeg" : null;
 
-    private CallToolResult ListFiles(McpArguments args, string client)
+    private CallToolResult ListFiles(McpArguments args, McpCaller client)
     {
         var id = args.String("session_id", required: true);
         Check(args);
@@ -400,13 +429,8 @@ public sealed class McpTools
         return Success(new { runtimes }, text);
     }
 
-    /// <summary>The caller's live session with this id; another client's session is "not found" like an unknown one.</summary>
-    private Session Find(string id, string client)
-    {
-        var session = _engine.Engine.Sessions.Get(id);
-        if (session.Labels.TryGetValue(ClientLabel, out var owner) && owner == client) return session;
-        throw new CordonException(CordonErrorCode.SessionNotFound, $"Session '{JailFiles.Printable(id)}': session not found or expired.");
-    }
+    /// <summary>The caller's live session with this id; another owner's session is "not found" like an unknown one.</summary>
+    private Session Find(string id, McpCaller client) => _engine.Engine.Sessions.Get(id, client.Owner);
 
     /// <summary>
     /// Waits for <paramref name="work"/>, reporting progress every few seconds when the client sent a progressToken.
@@ -517,3 +541,8 @@ public sealed class McpTools
         public IReadOnlyList<string> Errors { get; } = errors;
     }
 }
+
+/// <summary>Who MCP tools act for.</summary>
+/// <param name="Owner">The owner identity its sessions belong to, as over /v1/sessions ("key:" and a key's SHA-256, "anonymous", "stdio"); never logged.</param>
+/// <param name="Name">How logs name it ("key 1a2b3c4d", "address 127.0.0.1", "stdio").</param>
+public sealed record McpCaller(string Owner, string Name);
