@@ -315,25 +315,13 @@ public sealed class McpTools
         }
         // Stopping the watch takes the command with it, as a foreground command dies with its terminal.
         using var watching = new CancellationTokenSource();
-        var result = await AwaitAsync(WaitForCommandAsync(session, started.Id, watching.Token),
+        var result = await AwaitAsync(session.WaitForCommandAsync(started.Id, watching.Token),
             async () =>
             {
                 await session.KillCommandAsync(started.Id, CancellationToken.None).ConfigureAwait(false);
                 await watching.CancelAsync().ConfigureAwait(false);
             }, context, session.Id, cancellationToken).ConfigureAwait(false);
         return CommandResult(session, result);
-    }
-
-    private static async Task<Engine.Sessions.CommandResult> WaitForCommandAsync(Session session, string id, CancellationToken cancellationToken)
-    {
-        var delay = TimeSpan.FromMilliseconds(2);
-        while (true)
-        {
-            var result = await session.GetCommandAsync(id, cancellationToken).ConfigureAwait(false);
-            if (!result.Running) return result;
-            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 50));
-        }
     }
 
     private async Task<CallToolResult> CommandAsync(McpArguments args, McpCaller client, Func<Session, string, Task<Engine.Sessions.CommandResult>> action)
