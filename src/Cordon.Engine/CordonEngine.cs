@@ -88,7 +88,7 @@ public sealed class CordonEngine : IAsyncDisposable
         KernelsDirectory = kernels;
         Pool = new WarmPool(options.WarmPool, host, loggerFactory.CreateLogger("Cordon.WarmPool"));
         Admission = new AdmissionController(options.Admission);
-        Metrics = new CordonMetrics(options.MeterFactory, () => Admission.Queued, () => Admission.Running, () => Host.LiveJails);
+        Metrics = new CordonMetrics(options.MeterFactory, () => Admission.Queued, () => Admission.Running, () => Host.LiveJails, () => Sessions?.Count ?? 0);
         _logger = loggerFactory.CreateLogger("Cordon.Engine");
         Sessions = new Sessions.SessionManager(this, options.Sessions, loggerFactory.CreateLogger("Cordon.Sessions"));
     }

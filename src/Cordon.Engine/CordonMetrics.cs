@@ -5,7 +5,8 @@ namespace Cordon.Engine;
 
 /// <summary>
 /// The engine's instruments (System.Diagnostics.Metrics, meter <c>Cordon</c>): executions by runtime and verdict,
-/// stage durations, rejections, queue depth, running executions and live jails.
+/// stage durations, rejections, queue depth, running executions, live jails and sessions, and session cells by
+/// language and verdict.
 /// </summary>
 public sealed class CordonMetrics : IDisposable
 {
@@ -16,8 +17,9 @@ public sealed class CordonMetrics : IDisposable
     private readonly Counter<long> _executions;
     private readonly Histogram<double> _stageDuration;
     private readonly Counter<long> _rejected;
+    private readonly Counter<long> _cells;
 
-    internal CordonMetrics(IMeterFactory? meterFactory, Func<int> queued, Func<int> running, Func<int> jails)
+    internal CordonMetrics(IMeterFactory? meterFactory, Func<int> queued, Func<int> running, Func<int> jails, Func<int> sessions)
     {
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _executions = _meter.CreateCounter<long>("cordon.executions", "{execution}", "Executions finished, by runtime and verdict.");
@@ -27,6 +29,8 @@ public sealed class CordonMetrics : IDisposable
         _meter.CreateObservableGauge("cordon.queue.depth", queued, "{execution}", "Executions waiting for a slot.");
         _meter.CreateObservableGauge("cordon.executions.running", running, "{execution}", "Executions running now.");
         _meter.CreateObservableGauge("cordon.jails.live", jails, "{jail}", "Jails alive now.");
+        _meter.CreateObservableGauge("cordon.sessions.live", sessions, "{session}", "Sessions alive now.");
+        _cells = _meter.CreateCounter<long>("cordon.cells", "{cell}", "Session cells finished, by language and verdict.");
     }
 
     internal void ExecutionFinished(string runtime, Verdict verdict) =>
@@ -34,6 +38,9 @@ public sealed class CordonMetrics : IDisposable
 
     internal void StageFinished(string runtime, string stage, TimeSpan wall) =>
         _stageDuration.Record(wall.TotalSeconds, new KeyValuePair<string, object?>("runtime", runtime), new KeyValuePair<string, object?>("stage", stage));
+
+    internal void CellFinished(string language, Sessions.CellVerdict verdict) =>
+        _cells.Add(1, new KeyValuePair<string, object?>("language", language), new KeyValuePair<string, object?>("verdict", CordonException.ToSnakeCase(verdict.ToString())));
 
     internal void Rejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
 

@@ -47,6 +47,27 @@ public sealed class ObservabilityTests : IAsyncLifetime
     }
 
     [Fact(Timeout = 60000)]
+    public async Task Metrics_count_live_sessions_and_cells_by_language_and_verdict()
+    {
+        static StringContent Json(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+        using var created = await _app.Client.PostAsync("/v1/sessions", Json("{}"));
+        Assert.Equal(201, (int)created.StatusCode);
+        var id = (string)JsonNode.Parse(await created.Content.ReadAsStringAsync())!["id"]!;
+        using (var ok = await _app.Client.PostAsync($"/v1/sessions/{id}/cells", Json("""{"code": "1+1"}"""))) Assert.Equal(200, (int)ok.StatusCode);
+        using (var error = await _app.Client.PostAsync($"/v1/sessions/{id}/cells", Json("""{"code": "1/0"}"""))) Assert.Equal(200, (int)error.StatusCode);
+
+        var text = await (await _app.GetAsync("/metrics")).Content.ReadAsStringAsync();
+        Assert.Contains("# TYPE cordon_sessions_live gauge", text, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^cordon_sessions_live [1-9]\d*$", text);
+        Assert.Matches(@"(?m)^cordon_cells_total\{language=""python"",verdict=""ok""\} [1-9]\d*$", text);
+        Assert.Matches(@"(?m)^cordon_cells_total\{language=""python"",verdict=""error""\} [1-9]\d*$", text);
+
+        using (var deleted = await _app.Client.DeleteAsync($"/v1/sessions/{id}")) Assert.Equal(204, (int)deleted.StatusCode);
+        text = await (await _app.GetAsync("/metrics")).Content.ReadAsStringAsync();
+        Assert.Matches(@"(?m)^cordon_sessions_live 0$", text);
+    }
+
+    [Fact(Timeout = 60000)]
     public async Task Histogram_buckets_are_cumulative_and_end_with_the_count()
     {
         Assert.Equal(200, (int)(await _app.PostExecutionAsync(TestApp.Request("python", "main.py", "print(1)"))).StatusCode);

@@ -23,6 +23,7 @@ public sealed class Session
     private readonly SessionOptions _options;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
+    private readonly CordonMetrics _metrics;
     private readonly SemaphoreSlim _cells = new(1, 1);
     private readonly SemaphoreSlim _control = new(1, 1);
     private readonly SupervisorChannel _supervisor;
@@ -37,8 +38,9 @@ public sealed class Session
     private long _commandsCheckedAt;
     private Task? _closing;
 
-    private Session(string id, Jail.Jail jail, SessionRequest request, SessionOptions options, TimeProvider clock, ILogger logger)
+    private Session(string id, Jail.Jail jail, SessionRequest request, SessionOptions options, TimeProvider clock, CordonMetrics metrics, ILogger logger)
     {
+        _metrics = metrics;
         Id = id;
         _jail = jail;
         _options = options;
@@ -157,13 +159,13 @@ public sealed class Session
 
     /// <summary>Starts the jail and its kernel and waits for the kernel's hello.</summary>
     internal static async Task<Session> StartAsync(string id, JailHost host, JailSpec spec, SessionRequest request, SessionOptions options,
-        TimeProvider clock, ILogger logger, CancellationToken cancellationToken)
+        TimeProvider clock, CordonMetrics metrics, ILogger logger, CancellationToken cancellationToken)
     {
         var jail = await host.StartAsync(spec, cancellationToken).ConfigureAwait(false);
         Session? session = null;
         try
         {
-            session = new Session(id, jail, request, options, clock, logger);
+            session = new Session(id, jail, request, options, clock, metrics, logger);
             jail.Release();
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(options.KernelStartTimeout);
@@ -306,6 +308,7 @@ public sealed class Session
                 };
             }
             var cpu = _jail.CpuTimeSoFar - cpuBefore;
+            _metrics.CellFinished(kernel.Language, result.Verdict);
             return result with { CpuTime = cpu < TimeSpan.Zero ? TimeSpan.Zero : cpu, MemoryBytes = _jail.MemoryInUse };
         }
         finally

@@ -88,7 +88,7 @@ public sealed class SessionManager : IAsyncDisposable
                 ReadOnlyPaths = File.Exists(MatplotlibRc) ? (staged.ReadOnlyPaths.IsDefault ? [] : staged.ReadOnlyPaths).Add(MatplotlibRc) : staged.ReadOnlyPaths,
                 ExtraPipes = SessionKernel.ExtraPipesFor(languages),
             };
-            var session = await Session.StartAsync(id, _engine.Host, spec, request, Options, _clock, _logger, cancellationToken).ConfigureAwait(false);
+            var session = await Session.StartAsync(id, _engine.Host, spec, request, Options, _clock, _engine.Metrics, _logger, cancellationToken).ConfigureAwait(false);
             _sessions[id] = session;
             Log.SessionCreated(_logger, id, session.HostUid);
             return session;
