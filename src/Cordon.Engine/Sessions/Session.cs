@@ -61,6 +61,14 @@ public sealed class Session
         // Output that bypasses the cell's capture (a subprocess writing to descriptor 1 or 2) is not kept, but the
         // pipes are drained so such a program never blocks on a full pipe.
         _drains = [Drain(jail.Stdout), Drain(jail.Stderr)];
+        // The supervisor's pipe closes only with the jail: if that happens before the session is closed, something
+        // inside ended it (kill(-1) from a cell, say). It is then closed at once, and the reaper forgets it.
+        _ = _supervisor.Reader.ContinueWith(_ =>
+        {
+            if (IsClosed) return;
+            Log.JailEnded(_logger, Id);
+            _ = CloseAsync();
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     /// <summary>The session's id (random, unguessable).</summary>

@@ -37,4 +37,7 @@ internal static partial class Log
 
     [LoggerMessage(2111, LogLevel.Warning, "Session {SessionId}: its supervisor did not answer within {Seconds} s; closing the session")]
     public static partial void SupervisorUnresponsive(ILogger logger, string sessionId, double seconds);
+
+    [LoggerMessage(2112, LogLevel.Warning, "Session {SessionId}: its jail ended from inside (every process in it died); closing the session")]
+    public static partial void JailEnded(ILogger logger, string sessionId);
 }
