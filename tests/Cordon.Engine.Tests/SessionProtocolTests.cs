@@ -61,6 +61,54 @@ public sealed class SessionProtocolTests(SessionFixture fixture) : IClassFixture
     });
 
     [Fact(Timeout = 60000)]
+    public Task A_frame_whose_id_is_not_a_number_is_dropped_and_the_host_lives_on() => fixture.With(new SessionRequest(), async session =>
+    {
+        // Parsed on the host's reader thread: an exception there would end the whole process (this test run too).
+        var cell = await Run(session, """
+            import os
+            for forged in (b'{"id":"x"}', b'{"id":1.5}', b'{"id":{"a":1}}', b'[1,2]', b'"id"', b'{"died":{"signal":1.5,"exit_code":99999999999}}'):
+                os.write(4, len(forged).to_bytes(4, "big") + forged)
+            'still here'
+            """);
+        Assert.True(cell.Value == "'still here'" || cell.Verdict == CellVerdict.KernelDied, $"{cell.Verdict} {cell.Value} {cell.Error}");
+        Assert.Equal("2", (await Run(session, "1+1")).Value);
+    });
+
+    [Fact(Timeout = 60000)]
+    public async Task A_session_flooded_with_forged_death_reports_still_closes()
+    {
+        var session = await fixture.Engine.Sessions.CreateAsync(new SessionRequest());
+        var work = session.WorkDirectory;
+        await Run(session, """
+            import os, threading
+            def flood():
+                body = b'{"id": -1, "died": {"exit_code": 1}}'
+                while True:
+                    os.write(4, len(body).to_bytes(4, "big") + body)
+            threading.Thread(target=flood, daemon=True).start()
+            """);
+        await Task.Delay(500);
+        // Within the test's timeout, not only when the machine's patience ends.
+        await fixture.Engine.Sessions.DeleteAsync(session.Id);
+        Assert.False(Directory.Exists(work));
+    }
+
+    [Fact(Timeout = 60000)]
+    public Task A_streamed_cell_that_floods_output_and_ignores_its_interrupt_is_restarted_without_hanging() => fixture.With(new SessionRequest(), async session =>
+    {
+        var chunks = 0;
+        var result = await session.RunCellAsync(new CellRequest
+        {
+            Code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    print('x' * 1000, flush=True)",
+            Timeout = TimeSpan.FromSeconds(1),
+        }, _ => Interlocked.Increment(ref chunks));
+        Assert.True(result.TimedOut);
+        Assert.True(result.KernelRestarted);
+        Assert.True(chunks > 0);
+        Assert.Equal("2", (await Run(session, "1+1")).Value);
+    });
+
+    [Fact(Timeout = 60000)]
     public Task A_caller_that_gives_up_on_a_command_does_not_leave_the_next_answer_out_of_step() => fixture.With(new SessionRequest(), async session =>
     {
         for (var i = 0; i < 5; i++)

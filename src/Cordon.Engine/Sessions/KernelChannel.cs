@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Text.Json;
-using System.Threading.Channels;
 
 namespace Cordon.Engine.Sessions;
 
@@ -11,14 +10,18 @@ namespace Cordon.Engine.Sessions;
 /// </summary>
 /// <remarks>
 /// Everything on this pipe comes from inside the jail, and a cell can write to it too. So only the frames the host is
-/// waiting for right now (its request's id, a kernel's hello, the supervisor's report of a kernel's death) are kept,
-/// the queue is bounded (a kernel that floods it blocks on its own pipe), and the read buffer shrinks back after a
-/// large frame: what a session writes here never costs the host more than a few frames.
+/// waiting for right now are kept (its request's id, a kernel's hello, one small death report of the supervisor's),
+/// the frames waiting to be read may hold at most <see cref="MaxFrameBytes"/> together (a kernel that writes more
+/// blocks on its own pipe), and the read buffer shrinks back after a large frame. Nothing a frame holds can stop the
+/// reader thread, and closing the channel frees it whatever it waits for.
 /// </remarks>
 internal sealed class KernelChannel
 {
     /// <summary>A frame longer than this is not a reply (a cell wrote to the pipe itself): framing is lost.</summary>
-    private const int MaxFrameBytes = 64 * 1024 * 1024;
+    public const int MaxFrameBytes = 64 * 1024 * 1024;
+
+    /// <summary>The supervisor's death report is a few dozen bytes; a larger one is forged.</summary>
+    private const int MaxDeathBytes = 512;
 
     private const int ReadBufferBytes = 64 * 1024;
 
@@ -26,19 +29,21 @@ internal sealed class KernelChannel
     private const long NoRequest = -1;
 
     private readonly Stream _replies;
-    private readonly Channel<Frame> _frames = Channel.CreateBounded<Frame>(new BoundedChannelOptions(64)
-    {
-        SingleReader = true,
-        SingleWriter = true,
-        FullMode = BoundedChannelFullMode.Wait,
-    });
     private readonly Lock _gate = new();
+    // The frames waiting to be read, their bytes and whether a death report is among them; guarded by _queueGate.
+    private readonly Queue<Frame> _queue = new();
+    private readonly object _queueGate = new();
+    private readonly SemaphoreSlim _available = new(0);
+    private long _queuedBytes;
+    private bool _deathQueued;
+    private bool _shutDown;
+    private bool _ended;
     private byte[]? _syncMarker;
     private bool _lost;
     private long _expected;
     private int _epoch;
 
-    private sealed record Frame(JsonDocument Document, int Epoch);
+    private sealed record Frame(JsonDocument Document, int Epoch, int Bytes, bool Death);
 
     public KernelChannel(Stream replies)
     {
@@ -47,7 +52,7 @@ internal sealed class KernelChannel
         Reader = Session.StartReaderThread("cordon-kernel", ReadLoop);
     }
 
-    /// <summary>Ends when the pipe closes (the jail ended).</summary>
+    /// <summary>Ends when the pipe closes (the jail ended) or the channel is shut down.</summary>
     public Task Reader { get; }
 
     /// <summary>From now on frames with <paramref name="id"/> are kept (0 for a kernel's hello); call before sending the request.</summary>
@@ -69,6 +74,23 @@ internal sealed class KernelChannel
             _epoch++;
         }
         Expect(0);
+        lock (_queueGate)
+        {
+            while (_queue.TryDequeue(out var stale)) Forget(stale);
+            Monitor.PulseAll(_queueGate);
+        }
+    }
+
+    /// <summary>Frees the reader thread whatever it waits for and drops what is queued; the jail is being torn down.</summary>
+    public void Shutdown()
+    {
+        lock (_queueGate)
+        {
+            _shutDown = true;
+            while (_queue.TryDequeue(out var frame)) Forget(frame);
+            Monitor.PulseAll(_queueGate);
+        }
+        _available.Release();
     }
 
     /// <summary>
@@ -80,20 +102,29 @@ internal sealed class KernelChannel
     {
         while (true)
         {
-            Frame frame;
-            try
+            await _available.WaitAsync(cancellationToken).ConfigureAwait(false);
+            Frame? frame;
+            int epoch;
+            lock (_queueGate)
             {
-                frame = await _frames.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                if (!_queue.TryDequeue(out frame))
+                {
+                    // Released by the end of the pipe or a shutdown (or for a frame a restart dropped since).
+                    if (_ended || _shutDown)
+                    {
+                        _available.Release();
+                        throw new IOException("The session's kernel pipe closed.");
+                    }
+                    continue;
+                }
+                _queuedBytes -= frame.Bytes;
+                if (frame.Death) _deathQueued = false;
+                Monitor.PulseAll(_queueGate);
             }
-            catch (ChannelClosedException e)
-            {
-                throw new IOException("The session's kernel pipe closed.", e);
-            }
+            lock (_gate) epoch = _epoch;
             var root = frame.Document.RootElement;
-            bool current;
-            lock (_gate) current = frame.Epoch == _epoch;
-            if (current && IsDeath(root)) return frame.Document;
-            if (current && IdOf(root) == id)
+            if (frame.Epoch == epoch && frame.Death) return frame.Document;
+            if (frame.Epoch == epoch && IdOf(root) == id)
             {
                 if (!root.TryGetProperty("stream", out _)) return frame.Document;
                 try
@@ -115,7 +146,16 @@ internal sealed class KernelChannel
         frame.ValueKind == JsonValueKind.Object && frame.TryGetProperty("died", out var died) && died.ValueKind == JsonValueKind.Object;
 
     private static long? IdOf(JsonElement frame) =>
-        frame.ValueKind == JsonValueKind.Object && frame.TryGetProperty("id", out var id) && id.TryGetInt64(out var value) ? value : null;
+        frame.ValueKind == JsonValueKind.Object && frame.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.Number && id.TryGetInt64(out var value)
+            ? value
+            : null;
+
+    private void Forget(Frame frame)
+    {
+        _queuedBytes -= frame.Bytes;
+        if (frame.Death) _deathQueued = false;
+        frame.Document.Dispose();
+    }
 
     private void ReadLoop()
     {
@@ -123,7 +163,7 @@ internal sealed class KernelChannel
         var length = 0;
         try
         {
-            while (true)
+            while (!Volatile.Read(ref _shutDown))
             {
                 if (length == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
                 var n = _replies.Read(buffer.AsSpan(length));
@@ -131,8 +171,7 @@ internal sealed class KernelChannel
                 length += n;
                 List<Frame> kept;
                 lock (_gate) (length, kept) = Parse(buffer, length);
-                // Outside the lock: a full queue blocks this thread (and so the kernel's writes) until the waiter reads.
-                foreach (var frame in kept) _frames.Writer.WriteAsync(frame).AsTask().GetAwaiter().GetResult();
+                foreach (var frame in kept) Enqueue(frame);
                 // A large frame is gone: give its memory back rather than keep it for the session's whole life.
                 if (buffer.Length > ReadBufferBytes && length <= ReadBufferBytes)
                 {
@@ -142,11 +181,37 @@ internal sealed class KernelChannel
                 }
             }
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or ChannelClosedException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
             // The jail is being torn down.
         }
-        _frames.Writer.TryComplete();
+        lock (_queueGate) _ended = true;
+        _available.Release();
+    }
+
+    /// <summary>Queues a frame once there is room for it (or drops it: a second death report, or after a shutdown).</summary>
+    private void Enqueue(Frame frame)
+    {
+        lock (_queueGate)
+        {
+            if (frame.Death && _deathQueued)
+            {
+                frame.Document.Dispose();
+                return;
+            }
+            // Blocks this thread, and so the kernel's writes, until the waiter has read enough; never a frame that
+            // would be alone in the queue (it is at most MaxFrameBytes).
+            while (!_shutDown && _queue.Count > 0 && _queuedBytes + frame.Bytes > MaxFrameBytes) Monitor.Wait(_queueGate);
+            if (_shutDown)
+            {
+                frame.Document.Dispose();
+                return;
+            }
+            _queue.Enqueue(frame);
+            _queuedBytes += frame.Bytes;
+            _deathQueued |= frame.Death;
+        }
+        _available.Release();
     }
 
     /// <summary>Takes every whole frame out of the buffer; returns how many bytes are left in it and the frames worth keeping.</summary>
@@ -178,16 +243,26 @@ internal sealed class KernelChannel
                 break;
             }
             if (length - start - 4 < size) break;
+            JsonDocument? document = null;
             try
             {
                 // A copy: a document keeps using the memory it was parsed from, and this buffer is reused at once.
-                var document = JsonDocument.Parse(buffer.AsMemory(start + 4, size).ToArray());
-                if (IsDeath(document.RootElement) || (expected != NoRequest && IdOf(document.RootElement) == expected)) kept.Add(new Frame(document, _epoch));
-                else document.Dispose();
+                document = JsonDocument.Parse(buffer.AsMemory(start + 4, size).ToArray());
+                var root = document.RootElement;
+                var death = size <= MaxDeathBytes && IsDeath(root);
+                if (death || (expected != NoRequest && IdOf(root) == expected))
+                {
+                    kept.Add(new Frame(document, _epoch, size, death));
+                    document = null;
+                }
             }
-            catch (JsonException)
+            catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
             {
                 // Not a reply; the waiting cell times out.
+            }
+            finally
+            {
+                document?.Dispose();
             }
             start += 4 + size;
         }

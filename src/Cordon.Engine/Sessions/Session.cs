@@ -19,7 +19,7 @@ public sealed class Session
     private readonly Jail.Jail _jail;
     private readonly Dictionary<string, SessionKernel> _kernels;
     // Background commands started and not yet seen ended: while there are any, the session is not idle.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _background = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _background = new(StringComparer.Ordinal);
     private readonly SessionOptions _options;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
@@ -152,8 +152,9 @@ public sealed class Session
     /// <summary>Keeps the host's count of running background commands up to date from any report on one.</summary>
     private CommandResult NoteCommand(CommandResult result)
     {
-        // The idle timeout counts from the end of the last background command the host learns of.
-        if (!result.Running && _background.TryRemove(result.Id, out _)) Touch();
+        // The idle timeout counts from the end of the last background command: its start plus how long it ran, not
+        // when the host happened to learn of it (the reaper asks only once the session otherwise looks idle).
+        if (!result.Running && _background.TryRemove(result.Id, out var started)) TouchAt(started + result.Duration);
         return result;
     }
 
@@ -321,6 +322,8 @@ public sealed class Session
         }
         finally
         {
+            // Whatever ended the cell (a fault, a cancelled caller), nothing more of it is kept.
+            kernel.Channel.ExpectNothing();
             _cells.Release();
         }
     }
@@ -343,9 +346,9 @@ public sealed class Session
     /// <summary>What a cell reports when its kernel died under it.</summary>
     private CellError Died(SessionKernel kernel, JsonElement death, bool oomKilled)
     {
-        var how = death.TryGetProperty("signal", out var s) && s.ValueKind == JsonValueKind.Number
-            ? $"was killed by signal {s.GetInt32()}"
-            : death.TryGetProperty("exit_code", out var c) && c.ValueKind == JsonValueKind.Number ? $"exited with code {c.GetInt32()}" : "ended";
+        var how = death.TryGetProperty("signal", out var s) && s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out var signal)
+            ? $"was killed by signal {signal}"
+            : death.TryGetProperty("exit_code", out var c) && c.ValueKind == JsonValueKind.Number && c.TryGetInt32(out var code) ? $"exited with code {code}" : "ended";
         return oomKilled
             ? new CellError(MemoryLimitError,
                 $"The {kernel.DisplayName} kernel {how}: the session's memory limit ({_jail.Spec.Limits.MemoryBytes / (1024 * 1024)} MiB) was reached. The kernel was restarted and its state is lost; use less memory or create the session with a larger limits.memory_bytes.", "")
@@ -391,8 +394,19 @@ public sealed class Session
         var nonce = "\0cordon-sync-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         // Armed before the supervisor can write it, so no byte of the old kernel slips past.
         kernel.Channel.SkipUntil(Encoding.ASCII.GetBytes(nonce));
-        await ControlAsync($"restart {kernel.Language} {nonce}", CancellationToken.None).ConfigureAwait(false);
-        using var hello = await WaitAsync(kernel, 0, null, _options.KernelStartTimeout, CancellationToken.None).ConfigureAwait(false);
+        // Read from before the restart is asked for, so a queue full of the old kernel's frames drains and the
+        // supervisor's nonce can get through.
+        var waiting = WaitAsync(kernel, 0, null, _options.KernelStartTimeout, CancellationToken.None);
+        try
+        {
+            await ControlAsync($"restart {kernel.Language} {nonce}", CancellationToken.None).ConfigureAwait(false);
+        }
+        catch
+        {
+            _ = waiting.ContinueWith(t => t.Result?.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            throw;
+        }
+        using var hello = await waiting.ConfigureAwait(false);
         kernel.Channel.ExpectNothing();
         if (hello is null || KernelChannel.IsDeath(hello.RootElement))
         {
@@ -455,8 +469,10 @@ public sealed class Session
             string answer;
             try
             {
-                await _jail.Stdin.WriteAsync(Encoding.UTF8.GetBytes(line + "\n"), CancellationToken.None).ConfigureAwait(false);
                 using var timeout = new CancellationTokenSource(_options.KernelStartTimeout);
+                // A write to a pipe cannot be cancelled either; a supervisor that stopped reading closes the session,
+                // and the jail's end frees the write.
+                await _jail.Stdin.WriteAsync(Encoding.UTF8.GetBytes(line + "\n"), CancellationToken.None).AsTask().WaitAsync(timeout.Token).ConfigureAwait(false);
                 answer = await _supervisor.ReadLineAsync(timeout.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException e)
@@ -503,7 +519,7 @@ public sealed class Session
         {
             var id = ReadAnswer(answer, a => a.GetProperty("id").GetString() ?? throw new FormatException("a command without an id"));
             Log.CommandStarted(_logger, Id, id, request.Background);
-            if (request.Background) _background[id] = true;
+            if (request.Background) _background[id] = _clock.GetUtcNow();
             if (request.Background) return await GetCommandAsync(id, cancellationToken).ConfigureAwait(false);
             try
             {
@@ -696,6 +712,16 @@ public sealed class Session
 
     private void Touch() => Interlocked.Exchange(ref _lastUsedTicks, _clock.GetUtcNow().UtcTicks);
 
+    /// <summary>Marks the session used at <paramref name="at"/>, unless it was used later already.</summary>
+    private void TouchAt(DateTimeOffset at)
+    {
+        var ticks = Math.Min(at.UtcTicks, _clock.GetUtcNow().UtcTicks);
+        long seen;
+        while ((seen = Interlocked.Read(ref _lastUsedTicks)) < ticks && Interlocked.CompareExchange(ref _lastUsedTicks, ticks, seen) != seen)
+        {
+        }
+    }
+
     private static Task Drain(Stream stream) => StartReaderThread("cordon-drain", () =>
     {
         var buffer = new byte[4096];
@@ -721,6 +747,11 @@ public sealed class Session
             {
                 body();
             }
+#pragma warning disable CA1031 // Whatever a jail writes, a reader's fault must never end the host's process.
+            catch (Exception)
+            {
+            }
+#pragma warning restore CA1031
             finally
             {
                 done.TrySetResult();
@@ -747,6 +778,9 @@ public sealed class Session
     private async Task CloseCoreAsync()
     {
         await _jail.DisposeAsync().ConfigureAwait(false);
+        // A reader blocked on a full queue is not in a read, so the closed pipes alone would not free it.
+        foreach (var kernel in _kernels.Values) kernel.Channel.Shutdown();
+        _supervisor.Shutdown();
         await Task.WhenAll(_drains.Concat(_kernels.Values.Select(k => k.Channel.Reader)).Append(_supervisor.Reader)).ConfigureAwait(false);
         Log.SessionClosed(_logger, Id);
     }

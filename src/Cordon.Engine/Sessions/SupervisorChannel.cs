@@ -20,6 +20,7 @@ internal sealed class SupervisorChannel
         SingleWriter = true,
         FullMode = BoundedChannelFullMode.Wait,
     });
+    private readonly CancellationTokenSource _stop = new();
 
     public SupervisorChannel(Stream answers, int maxLineBytes)
     {
@@ -33,6 +34,9 @@ internal sealed class SupervisorChannel
 
     /// <summary>Ends when the pipe closes (the jail ended).</summary>
     public Task Reader { get; }
+
+    /// <summary>Frees the reader thread whatever it waits for; the jail is being torn down.</summary>
+    public void Shutdown() => _stop.Cancel();
 
     /// <summary>The next answer; throws <see cref="IOException"/> once the supervisor is gone.</summary>
     public async Task<string> ReadLineAsync(CancellationToken cancellationToken)
@@ -69,7 +73,7 @@ internal sealed class SupervisorChannel
                     }
                     if (end < 0) break;
                     var text = dropping ? "error the supervisor's answer was too long" : Encoding.UTF8.GetString(line.GetBuffer(), 0, (int)line.Length);
-                    _lines.Writer.WriteAsync(text).AsTask().GetAwaiter().GetResult();
+                    _lines.Writer.WriteAsync(text, _stop.Token).AsTask().GetAwaiter().GetResult();
                     line.SetLength(0);
                     if (line.Capacity > buffer.Length) line.Capacity = buffer.Length;
                     dropping = false;
@@ -77,7 +81,7 @@ internal sealed class SupervisorChannel
                 }
             }
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or ChannelClosedException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException or ChannelClosedException or OperationCanceledException)
         {
             // The jail is being torn down.
         }

@@ -158,6 +158,12 @@ public sealed class McpTools
         var idle = args.Seconds("idle_timeout_seconds", 1, SessionApiLimits.MaxSeconds);
         Check(args);
         var session = await CreateOwnedAsync(client, languages is null ? ["python"] : [.. languages], idle, cancellationToken).ConfigureAwait(false);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            // A cancelled call gets no result, so the client would never learn this session's id.
+            await CloseUnclaimedAsync(session, client).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
         var info = SessionResponse.From(session.Describe());
         return Success(new { session_id = session.Id, session = info },
             $"Created session {session.Id} ({string.Join(", ", info.Languages)}); it closes after {session.IdleTimeout.TotalMinutes:0.#} idle minutes. Pass session_id \"{session.Id}\" to execute, run_command and the file tools.");
