@@ -293,20 +293,9 @@ def main():
     md.append("**Latency, p50 ms (ratio to the bare process)**, sequential: one request at a time, each on a quiet "
               "machine with Cordon idle (pools refilled):")
     md.append("")
-    md.append("| mode | " + " | ".join(w["label"] for w in workloads) + " |")
-    md.append("|---|" + "---:|" * len(workloads))
-    for m in modes:
-        cells = []
-        for w in workloads:
-            c = lat.get((m, w["name"]))
-            if not c:
-                cells.append("-")
-            elif not c["n"]:
-                cells.append("failed")
-            else:
-                cells.append(f"{fmt_ms(c['p50_ms'])} ({fmt_x(c['p50_x_bare'])})" if m != "bare" else fmt_ms(c["p50_ms"]))
-        md.append(f"| {LABEL[m]} | " + " | ".join(cells) + " |")
-    md.append("")
+    workload_table(md, modes, workloads, lat, lambda m, c:
+                   "-" if not c else "failed" if not c["n"]
+                   else fmt_ms(c["p50_ms"]) if m == "bare" else f"{fmt_ms(c['p50_ms'])} ({fmt_x(c['p50_x_bare'])})")
     if compile_cell and compile_cell["n"]:
         cw = lat.get(("bare", "c"))
         md.append(f"C: the bare and bwrap rows run `./hello` compiled beforehand; every Cordon row compiles `main.c` "
@@ -319,38 +308,19 @@ def main():
     i_p50_end = len(md)
     md.append("**Latency tail: p95 / p99 ms (ratios to the bare process's p95 / p99)**, same samples:")
     md.append("")
-    md.append("| mode | " + " | ".join(w["label"] for w in workloads) + " |")
-    md.append("|---|" + "---:|" * len(workloads))
-    for m in modes:
-        cells = []
-        for w in workloads:
-            c = lat.get((m, w["name"]))
-            if not c or not c["n"]:
-                cells.append("-")
-            elif m == "bare":
-                cells.append(f"{fmt_ms(c['p95_ms'])} / {fmt_ms(c['p99_ms'])}")
-            else:
-                cells.append(f"{fmt_ms(c['p95_ms'])} / {fmt_ms(c['p99_ms'])} ({fmt_x(c['p95_x_bare'])} / {fmt_x(c['p99_x_bare'])})")
-        md.append(f"| {LABEL[m]} | " + " | ".join(cells) + " |")
-    md.append("")
+    workload_table(md, modes, workloads, lat, lambda m, c:
+                   "-" if not c or not c["n"]
+                   else f"{fmt_ms(c['p95_ms'])} / {fmt_ms(c['p99_ms'])}" if m == "bare"
+                   else f"{fmt_ms(c['p95_ms'])} / {fmt_ms(c['p99_ms'])} ({fmt_x(c['p95_x_bare'])} / {fmt_x(c['p99_x_bare'])})")
     staged = [m for m in modes if any(lat.get((m, w["name"]), {}).get("stage_p50_ms") is not None for w in workloads)]
     if staged:
         md.append("**Where the time goes: p50 end to end / p50 of the stages' wall time as Cordon reports it** "
                   "(`usage.wall_time` of compile + run: from handing the program over to its exit; the rest is "
                   "Cordon's own work around the stage: request, files, jail start or pool take, cleanup, answer), ms:")
         md.append("")
-        md.append("| mode | " + " | ".join(w["label"] for w in workloads) + " |")
-        md.append("|---|" + "---:|" * len(workloads))
-        for m in staged:
-            cells = []
-            for w in workloads:
-                c = lat.get((m, w["name"]))
-                if not c or not c["n"] or c.get("stage_p50_ms") is None:
-                    cells.append("-")
-                else:
-                    cells.append(f"{fmt_ms(c['p50_ms'])} / {fmt_ms(c['stage_p50_ms'])}")
-            md.append(f"| {LABEL[m]} | " + " | ".join(cells) + " |")
-        md.append("")
+        workload_table(md, staged, workloads, lat, lambda m, c:
+                       "-" if not c or not c["n"] or c.get("stage_p50_ms") is None
+                       else f"{fmt_ms(c['p50_ms'])} / {fmt_ms(c['stage_p50_ms'])}")
         md.append("(The native API reports whole milliseconds.)")
         md.append("")
     md.append("**CPU per run, ms (p50)**: CPU time of the whole host from a sequential sample's start until the machine "
@@ -358,15 +328,7 @@ def main():
               "own work: process spawning, HTTP client, polling). On 2 cores, 2000 / this is the most runs per second "
               "the machine could sustain:")
     md.append("")
-    md.append("| mode | " + " | ".join(w["label"] for w in workloads) + " |")
-    md.append("|---|" + "---:|" * len(workloads))
-    for m in modes:
-        cells = []
-        for w in workloads:
-            c = lat.get((m, w["name"]))
-            cells.append("-" if not c or c.get("cpu_ms_p50") is None else fmt_ms(c["cpu_ms_p50"]))
-        md.append(f"| {LABEL[m]} | " + " | ".join(cells) + " |")
-    md.append("")
+    workload_table(md, modes, workloads, lat, lambda m, c: "-" if not c or c.get("cpu_ms_p50") is None else fmt_ms(c["cpu_ms_p50"]))
     ns = [c["n"] for c in raw["latency"] if c["workload"] != "c_compile_run"]
     md.append(f"Samples per cell: {min(ns)} to {max(ns)} (each cell takes up to {budget['max_samples']} samples "
               f"or {budget['cell_seconds']:g} s, at least {budget['min_samples']}; {budget['warmup']} unmeasured first); "
@@ -640,6 +602,15 @@ def targets_table(md, issue, targets, fmt):
         v = "-" if t["value"] is None else fmt(t)
         md.append(f"| {t['target']}{' ' + t['detail'] if t['detail'] else ''} | {v} {t['unit']} | "
                   f"{'≤' if t['unit'] != '/s' else '≥'} {t['limit']} {t['unit']} | {'yes' if t['met'] else 'no'} |")
+    md.append("")
+
+
+def workload_table(md, modes, workloads, lat, cell):
+    """A table of modes by workloads: cell(mode, c) formats the mode's measurement c of each workload (None if none)."""
+    md.append("| mode | " + " | ".join(w["label"] for w in workloads) + " |")
+    md.append("|---|" + "---:|" * len(workloads))
+    for m in modes:
+        md.append(f"| {LABEL[m]} | " + " | ".join(cell(m, lat.get((m, w["name"]))) for w in workloads) + " |")
     md.append("")
 
 
