@@ -278,7 +278,6 @@ public sealed class Session
                 await RestartKernelCoreAsync(kernel).ConfigureAwait(false);
                 restarted = true;
             }
-            kernel.Channel.ExpectNothing();
             var duration = Stopwatch.GetElapsedTime(started);
             Touch();
             CellResult? result;
